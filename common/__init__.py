@@ -1,0 +1,1 @@
+"""Pieces every pipeline stage shares: the tick contract, settings helpers and logging."""

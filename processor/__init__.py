@@ -1,0 +1,1 @@
+"""The processor stage: Spark Structured Streaming aggregates of ticks per symbol and window."""

@@ -1,0 +1,127 @@
+"""python -m stack up | status | down | resolve | env | jars: the native stack by hand."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from common.logs import configure_logging
+from common.settings import EnvArgumentParser, positive_int
+from stack import artifacts
+from stack.native import NativeStack, StackError
+from stack.services import SERVICES
+from stack.settings import StackSettings, default_cache_dir
+
+
+def build_parser() -> EnvArgumentParser:
+    parser = EnvArgumentParser(
+        prog="python -m stack",
+        description="Run real ZooKeeper, Kafka (ZooKeeper mode) and Cassandra as local JVM "
+        "processes on loopback, from jars that Maven fetches once into a cache.",
+    )
+    parser.add_env_argument(
+        "--run-dir",
+        env="STACK_RUN_DIR",
+        type=Path,
+        default=default_cache_dir() / "run",
+        help="configs, data, logs and pid files",
+    )
+    parser.add_env_argument(
+        "--cache-dir",
+        env="STACK_CACHE_DIR",
+        type=Path,
+        default=default_cache_dir(),
+        help="where resolved jars are kept",
+    )
+    parser.add_env_argument("--log-level", env="LOG_LEVEL", default="INFO", help="logging level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the services and wait until each answers")
+    up.add_argument(
+        "services",
+        nargs="*",
+        choices=[[], *SERVICES],
+        default=[],
+        help="only these services (default: all)",
+    )
+    d = StackSettings()
+    for name in ("zookeeper_port", "kafka_port", "cassandra_port", "cassandra_storage_port"):
+        flag = "--" + name.replace("_", "-")
+        up.add_argument(
+            flag, type=positive_int, default=getattr(d, name), help=name.replace("_", " ")
+        )
+    for name in ("zookeeper_heap", "kafka_heap", "cassandra_heap"):
+        flag = "--" + name.replace("_", "-")
+        up.add_argument(flag, default=getattr(d, name), help=f"JVM {name.replace('_', ' ')}")
+    up.add_argument(
+        "--timeout",
+        type=positive_int,
+        default=int(d.start_timeout_s),
+        help="seconds each service gets to become ready",
+    )
+
+    stop = sub.add_parser("down", help="stop the services (SIGTERM, then SIGKILL)")
+    stop.add_argument("services", nargs="*", choices=[[], *SERVICES], default=[])
+    status = sub.add_parser("status", help="show each service's pid and whether it answers")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    sub.add_parser("env", help="print shell exports that point clients at the stack")
+    sub.add_parser("resolve", help="fetch every jar into the cache (Kafka, Cassandra, Spark)")
+    sub.add_parser("jars", help="print the Spark Kafka connector jars, comma separated")
+    return parser  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        if args.command == "up":
+            settings = StackSettings(
+                run_dir=args.run_dir.resolve(),
+                cache_dir=args.cache_dir.resolve(),
+                zookeeper_port=args.zookeeper_port,
+                kafka_port=args.kafka_port,
+                cassandra_port=args.cassandra_port,
+                cassandra_storage_port=args.cassandra_storage_port,
+                zookeeper_heap=args.zookeeper_heap,
+                kafka_heap=args.kafka_heap,
+                cassandra_heap=args.cassandra_heap,
+                start_timeout_s=float(args.timeout),
+            )
+            took = NativeStack(settings).up(args.services or SERVICES)
+            print(f"stack up in {took:.1f}s; point clients at it with: eval $(python -m stack env)")
+            return 0
+        if args.command == "resolve":
+            for name, jars in artifacts.resolve_all(args.cache_dir.resolve()).items():
+                print(f"{name}: {len(jars)} jars")
+            return 0
+        if args.command == "jars":
+            print(",".join(str(j) for j in artifacts.spark_kafka_jars(args.cache_dir.resolve())))
+            return 0
+        stack = NativeStack.from_run_dir(args.run_dir.resolve())
+        if args.command == "down":
+            stack.down(args.services or SERVICES)
+            return 0
+        if args.command == "env":
+            for key, value in stack.env().items():
+                print(f"export {key}={value}")
+            return 0
+        status = stack.status()
+        if args.json:
+            print(json.dumps(status, indent=2))
+            return 0 if all(st["ready"] for st in status.values()) else 1
+        for name, st in status.items():
+            state = (
+                "healthy" if st["ready"] else ("starting/unhealthy" if st["running"] else "stopped")
+            )
+            print(
+                f"{name:<10} {state:<18} port={st['port']} pid={st['pid'] or '-'}  log={st['log']}"
+            )
+        return 0 if all(st["ready"] for st in status.values()) else 1
+    except (StackError, artifacts.ResolveError) as e:
+        print(f"stack: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Fixtures shared by every test: the real services, and a topic or keyspace per test.
+
+The session-scoped `services` fixture starts real ZooKeeper, Kafka and Cassandra from the native
+stack on free ports, once per run, and stops them at the end (the JVMs also die with the test
+process if it is killed). When KAFKA_BOOTSTRAP_SERVERS and CASSANDRA_HOSTS point at running
+services, it attaches to them instead and starts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from stack import NativeStack, StackSettings
+from stack.settings import default_cache_dir
+
+
+@dataclass(frozen=True)
+class Services:
+    kafka_bootstrap: str
+    cassandra_hosts: list[str]
+    cassandra_port: int
+    zookeeper_connect: str | None
+    # The stack the harness started; None when attached to services started elsewhere.
+    stack: NativeStack | None
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.stack.settings.cache_dir if self.stack else default_cache_dir()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    cassandra = os.environ.get("CASSANDRA_HOSTS")
+    if kafka and cassandra:
+        yield Services(
+            kafka_bootstrap=kafka,
+            cassandra_hosts=cassandra.split(","),
+            cassandra_port=int(os.environ.get("CASSANDRA_PORT", "9042")),
+            zookeeper_connect=os.environ.get("ZOOKEEPER_CONNECT"),
+            stack=None,
+        )
+        return
+    settings = StackSettings(
+        run_dir=tmp_path_factory.mktemp("stack"),
+        zookeeper_port=_free_port(),
+        kafka_port=_free_port(),
+        cassandra_port=_free_port(),
+        cassandra_storage_port=_free_port(),
+        kafka_heap="512m",
+    )
+    stack = NativeStack(settings, tie_to_parent=True)
+    stack.up()
+    try:
+        yield Services(
+            kafka_bootstrap=settings.kafka_bootstrap,
+            cassandra_hosts=[settings.host],
+            cassandra_port=settings.cassandra_port,
+            zookeeper_connect=settings.zookeeper_connect,
+            stack=stack,
+        )
+    finally:
+        stack.down()
+
+
+def unique_name(request: pytest.FixtureRequest, prefix: str, limit: int = 48) -> str:
+    test = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")
+    return f"{prefix}_{test[: limit - len(prefix) - 10]}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def kafka_admin(services: Services):
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=services.kafka_bootstrap)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture
+def make_topic(request, kafka_admin) -> Iterator[Callable[..., str]]:
+    """Creates a topic of this test's own; deleted when the test ends."""
+    from kafka.admin import NewTopic
+
+    created: list[str] = []
+
+    def make(partitions: int = 1, suffix: str = "") -> str:
+        name = unique_name(request, "pytest") + suffix
+        kafka_admin.create_topics([NewTopic(name, partitions, 1)])
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        kafka_admin.delete_topics(created)
+
+
+@pytest.fixture(scope="session")
+def cassandra_session(services: Services):
+    from cassandra.cluster import Cluster
+    from cassandra.policies import RoundRobinPolicy
+
+    cluster = Cluster(
+        services.cassandra_hosts,
+        port=services.cassandra_port,
+        protocol_version=5,
+        load_balancing_policy=RoundRobinPolicy(),
+    )
+    session = cluster.connect()
+    yield session
+    cluster.shutdown()
+
+
+@pytest.fixture
+def make_keyspace(request, cassandra_session) -> Iterator[Callable[[], str]]:
+    """Creates a keyspace of this test's own (replication factor 1); dropped when it ends."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = unique_name(request, "ks")
+        # Keyspace names cannot be bound as parameters; this one is generated above from
+        # [a-z0-9_] only.
+        cassandra_session.execute(
+            f"CREATE KEYSPACE {name} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+
+
+@pytest.fixture(scope="session")
+def spark_jars(services: Services) -> list[Path]:
+    from stack import artifacts
+
+    return artifacts.spark_kafka_jars(services.cache_dir)
+
+
+@pytest.fixture(scope="session")
+def spark(spark_jars, tmp_path_factory):
+    from processor.session import build_session
+
+    session = build_session(
+        "local[2]",
+        spark_jars,
+        app_name="stock-system-tests",
+        extra_conf={"spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse"))},
+    )
+    yield session
+    session.stop()
