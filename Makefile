@@ -4,7 +4,15 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# What the pipeline follows, for `make up` and `make local`: SYMBOLS=AAPL,MSFT SOURCE=yahoo INTERVAL=5
+SYMBOLS ?= AAPL,MSFT,GOOG
+SOURCE ?= simulated
+INTERVAL ?= 1
+export SYMBOLS SOURCE INTERVAL
+COMPOSE ?= docker compose
 
+
+.PHONY: up down logs ps topics clean local clean-local
 .PHONY: help install test test-unit test-integration lint format stack-up stack-down stack-status stack-resolve
 
 help: ## list the targets
@@ -31,6 +39,33 @@ format: ## apply ruff's formatting and safe fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
+up: ## run the whole pipeline in Docker (SYMBOLS=AAPL,MSFT SOURCE=yahoo INTERVAL=5 make up)
+	$(COMPOSE) up -d --build
+	@echo "Running. Try: make ps, make logs, make cqlsh, make topics; stop with make down."
+
+down: ## stop the Docker pipeline (keeps the data volumes)
+	$(COMPOSE) down
+
+logs: ## follow the Docker pipeline's logs
+	$(COMPOSE) logs -f --tail=100
+
+ps: ## show the Docker pipeline's containers and their health
+	$(COMPOSE) ps
+
+topics: ## topics, message counts and consumer lag (Docker or native: Kafka on localhost:9092)
+	$(PYTHON) -m stack topics --bootstrap-servers $${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+
+clean: ## stop the Docker pipeline and DELETE its volumes (all stored ticks and aggregates)
+	@echo "This removes the compose volumes: Kafka, Cassandra and checkpoint data are deleted."
+	$(COMPOSE) down -v --remove-orphans
+
+local: ## run the whole pipeline natively, without Docker (Ctrl-C stops everything)
+	$(PYTHON) -m stack local --symbols "$(SYMBOLS)" --source "$(SOURCE)" --interval "$(INTERVAL)"
+
+clean-local: ## DELETE the native stack's data, logs and checkpoints (keeps the jar cache)
+	$(PYTHON) -m stack down
+	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/stock-system/run
+
 stack-up: ## start ZooKeeper, Kafka and Cassandra natively on their default ports
 	$(PYTHON) -m stack up
 
@@ -56,5 +91,9 @@ bench-processor: ## processor: sustained ticks/s through Spark over 500 symbols,
 bench-storage: ## storage: rows/s into Cassandra beside a naive writer and a multi-process loader
 	$(PYTHON) -m storage.bench
 
-cqlsh: ## open cqlsh on the running stack (native or compose)
-	cqlsh $${CASSANDRA_HOSTS:-127.0.0.1} $${CASSANDRA_PORT:-9042}
+cqlsh: ## open cqlsh on whichever stack runs: the compose container, else the native node
+	@if $(COMPOSE) ps --status running --services 2>/dev/null | grep -qx cassandra; then \
+		$(COMPOSE) exec cassandra cqlsh; \
+	else \
+		cqlsh $${CASSANDRA_HOSTS:-127.0.0.1} $${CASSANDRA_PORT:-9042}; \
+	fi

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from common.logs import configure_logging
 from common.settings import EnvArgumentParser, positive_int
-from stack import artifacts
+from stack import artifacts, lag
+from stack.local import LocalPipeline, LocalSettings
 from stack.native import NativeStack, StackError
 from stack.services import SERVICES
 from stack.settings import StackSettings, default_cache_dir
@@ -66,6 +67,35 @@ def build_parser() -> EnvArgumentParser:
     status = sub.add_parser("status", help="show each service's pid and whether it answers")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     sub.add_parser("env", help="print shell exports that point clients at the stack")
+    topics = sub.add_parser("topics", help="list topics, their sizes and consumer-group lag")
+    topics.add_argument("--bootstrap-servers", default=None, help="default: this stack's Kafka")
+    local = sub.add_parser(
+        "local",
+        help="run the whole pipeline natively (the stack, then storage, processor, producer)",
+        formatter_class=parser.formatter_class,
+    )
+    env = parser._environ
+    local.add_argument(
+        "--symbols",
+        default=env.get("SYMBOLS", "AAPL,MSFT,GOOG"),
+        help="symbols to follow [env: SYMBOLS]",
+    )
+    local.add_argument(
+        "--source",
+        default=env.get("PRICE_SOURCE", "simulated"),
+        help="price source: yahoo, stooq, finnhub, simulated, replay [env: PRICE_SOURCE]",
+    )
+    local.add_argument(
+        "--interval",
+        type=float,
+        default=float(env.get("FETCH_INTERVAL", "1")),
+        help="seconds between fetches [env: FETCH_INTERVAL]",
+    )
+    local.add_argument(
+        "--windows",
+        default=env.get("WINDOWS", "10s,1m"),
+        help="aggregate window sizes [env: WINDOWS]",
+    )
     sub.add_parser("resolve", help="fetch every jar into the cache (Kafka, Cassandra, Spark)")
     sub.add_parser("jars", help="print the Spark Kafka connector jars, comma separated")
     return parser  # fmt: skip
@@ -98,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "jars":
             print(",".join(str(j) for j in artifacts.spark_kafka_jars(args.cache_dir.resolve())))
             return 0
+        if args.command == "local":
+            return _run_local(args)
         stack = NativeStack.from_run_dir(args.run_dir.resolve())
+        if args.command == "topics":
+            print(lag.report(args.bootstrap_servers or stack.settings.kafka_bootstrap))
+            return 0
         if args.command == "down":
             stack.down(args.services or SERVICES)
             return 0
@@ -121,6 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     except (StackError, artifacts.ResolveError) as e:
         print(f"stack: {e}", file=sys.stderr)
         return 1
+
+
+def _run_local(args) -> int:
+    from common.contract import ContractError, parse_symbols
+
+    try:
+        symbols = ",".join(parse_symbols(args.symbols))
+    except ContractError as e:
+        print(f"stack local: {e}", file=sys.stderr)
+        return 2
+    settings = LocalSettings(
+        stack=StackSettings(run_dir=args.run_dir.resolve(), cache_dir=args.cache_dir.resolve()),
+        symbols=symbols,
+        source=args.source,
+        interval=args.interval,
+        windows=args.windows,
+    )
+    return LocalPipeline(settings).run()
 
 
 if __name__ == "__main__":

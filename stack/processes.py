@@ -20,7 +20,13 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(argv: list[str], log_file: Path, pid_file: Path, tie_to_parent: bool) -> int:
+def spawn(
+    argv: list[str],
+    log_file: Path,
+    pid_file: Path,
+    tie_to_parent: bool,
+    env: dict[str, str] | None = None,
+) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - argv is built by stack.services, not user text
@@ -28,6 +34,7 @@ def spawn(argv: list[str], log_file: Path, pid_file: Path, tie_to_parent: bool) 
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent if tie_to_parent else None,  # noqa: PLW1509
         )

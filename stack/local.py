@@ -1,0 +1,144 @@
+"""`make local`: the whole pipeline on this machine without Docker.
+
+Starts the native stack, applies the schema, then runs storage, processor and producer as child
+processes. Ctrl-C (or SIGTERM) stops them in data-flow order: the producer first (it flushes what
+it fetched), then the processor and storage (each finishes and commits its batch in flight),
+then the services. Nothing is lost: what is in Kafka and not yet consumed stays in the run
+directory, and the next `make local` carries on from the committed offsets and checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack import processes
+from stack.native import NativeStack
+from stack.settings import StackSettings
+
+logger = logging.getLogger(__name__)
+
+# Seconds each stage gets to shut down cleanly after SIGTERM.
+_STOP_GRACE_S = {"producer": 30.0, "processor": 60.0, "storage": 60.0}
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    stack: StackSettings
+    symbols: str
+    source: str
+    interval: float
+    windows: str
+    keyspace: str = "stocks"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.stack.run_dir / "pipeline"
+
+
+@dataclass
+class Stage:
+    name: str
+    argv: list[str]
+    pid: int | None = None
+
+
+class LocalPipeline:
+    def __init__(self, settings: LocalSettings):
+        self.settings = settings
+        self.stack = NativeStack(settings.stack, tie_to_parent=True)
+        self._stop = threading.Event()
+        self.stages = [
+            Stage("storage", [sys.executable, "-m", "storage"]),
+            Stage("processor", [sys.executable, "-m", "processor"]),
+            Stage("producer", [sys.executable, "-m", "producer"]),
+        ]
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def _env(self) -> dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.update(self.stack.env())
+        env.update(
+            {
+                "SYMBOLS": s.symbols,
+                "PRICE_SOURCE": s.source,
+                "FETCH_INTERVAL": str(s.interval),
+                "WINDOWS": s.windows,
+                "CASSANDRA_KEYSPACE": s.keyspace,
+                "CHECKPOINT_DIR": str(s.stack.run_dir / "checkpoints"),
+                "STACK_CACHE_DIR": str(s.stack.cache_dir),
+                "SPARK_MASTER": env.get("SPARK_MASTER", "local[2]"),
+            }
+        )
+        return env
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        failed = None
+        try:
+            self.stack.up()
+            env = self._env()
+            init = subprocess.run(
+                [sys.executable, "-m", "storage", "init-schema"],
+                env=env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if init.returncode != 0:
+                logger.error("applying the schema failed:\n%s", init.stderr[-3000:])
+                return 1
+            for stage in self.stages:
+                log = self.settings.logs_dir / f"{stage.name}.log"
+                stage.pid = processes.spawn(
+                    stage.argv, log, self.settings.logs_dir / f"{stage.name}.pid", True, env=env
+                )
+                logger.info("started %s pid=%d log=%s", stage.name, stage.pid, log)
+            self._print_where_to_look()
+            while not self._stop.wait(1.0):
+                failed = next((s for s in self.stages if not processes.alive(s.pid)), None)
+                if failed:
+                    logger.error(
+                        "%s exited; stopping the pipeline. Last lines of its log:\n%s",
+                        failed.name,
+                        processes.log_tail(self.settings.logs_dir / f"{failed.name}.log"),
+                    )
+                    break
+        finally:
+            self._shutdown()
+        return 1 if failed else 0
+
+    def _shutdown(self) -> None:
+        # Ignore a second Ctrl-C while stopping: an interrupted shutdown is what loses data.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for stage in reversed(self.stages):
+            if stage.pid is not None and processes.alive(stage.pid):
+                logger.info("stopping %s", stage.name)
+                if processes.terminate(stage.pid, _STOP_GRACE_S[stage.name]):
+                    logger.warning("%s had to be killed", stage.name)
+        self.stack.down()
+        logger.info("pipeline stopped; data kept in %s", self.settings.stack.run_dir)
+
+    def _print_where_to_look(self) -> None:
+        s = self.settings.stack
+        print(
+            f"""
+Stock-System is running natively. Press Ctrl-C to stop everything.
+  symbols      {self.settings.symbols}  (source: {self.settings.source})
+  Kafka        {s.kafka_bootstrap}   topics: ticks, aggregates, dead-letters
+  Cassandra    cqlsh {s.host} {s.cassandra_port}   keyspace: {self.settings.keyspace}
+               (README.md, "Query with cqlsh", has ready-made queries)
+  query CLI    python -m storage query latest
+  logs         {self.settings.logs_dir}/{{producer,processor,storage}}.log
+  services     {s.run_dir}/{{zookeeper,kafka,cassandra}}/
+""",
+            flush=True,
+        )
