@@ -1,0 +1,243 @@
+"""python -m producer.bench: simulated ticks/s into Kafka, beside Kafka's own Java producer.
+
+Both run in one go against the same broker with the same batching, compression, acks and
+idempotence, the same record count and the same record size (the simulated ticks' average), so
+their ratio is a fair measure of what one Python process costs next to the Java client. A third
+row shows the straightforward Python path (json.dumps of the dataclass, the client's key
+partitioner) to show what the producer's hot-path choices buy.
+
+With KAFKA_BOOTSTRAP_SERVERS unset it starts its own ZooKeeper and Kafka on free ports in a
+temporary directory, and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from common.contract import now_ms
+from common.logs import configure_logging
+from common.settings import positive_int
+from common.topics import ensure_topics
+from producer.publisher import Publisher
+from producer.runner import Runner
+from producer.settings import DEFAULT_SYMBOLS, parse_settings
+from producer.sources import build_source
+from producer.sources.simulated import simulated_ticks
+from producer.stats import Counters
+
+logger = logging.getLogger(__name__)
+SYMBOLS = (*DEFAULT_SYMBOLS, "TSLA", "META", "NFLX", "AMD", "INTC")
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    records: int
+    seconds: float
+    record_bytes: float
+
+    @property
+    def per_s(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.records * self.record_bytes / self.seconds / 1e6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def broker(bootstrap: str | None) -> Iterator[tuple[str, Path]]:
+    """(bootstrap servers, jar cache) of the given broker, or of one started here."""
+    from stack import NativeStack, StackSettings
+    from stack.settings import default_cache_dir
+
+    if bootstrap:
+        yield bootstrap, default_cache_dir()
+        return
+    with tempfile.TemporaryDirectory(prefix="producer-bench-") as run_dir:
+        settings = StackSettings(
+            run_dir=Path(run_dir), zookeeper_port=_free_port(), kafka_port=_free_port()
+        )
+        stack = NativeStack(settings, tie_to_parent=True)
+        logger.info("starting ZooKeeper and Kafka for the benchmark in %s", run_dir)
+        stack.up(["zookeeper", "kafka"])
+        try:
+            yield settings.kafka_bootstrap, settings.cache_dir
+        finally:
+            stack.down(["zookeeper", "kafka"])
+
+
+# Topics the benchmark made, deleted at the end when it ran on a broker it did not start.
+CREATED: list[str] = []
+
+
+def _topic(prefix: str) -> str:
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    CREATED.append(name)
+    return name
+
+
+def _delete_topics(bootstrap: str) -> None:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        mine = [t for t in CREATED if t in existing]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
+def bench_producer(bootstrap: str, n: int, kafka_args: list[str]) -> Figure:
+    """The real producer path (runner, publisher, simulated source), timed past set-up."""
+    topic = _topic("bench-ticks")
+    CREATED.append(topic + "-dl")
+    argv = ["--symbols", ",".join(SYMBOLS), "--sim-rate", "0", "--max-ticks", str(n),
+            "--sim-start", str(now_ms()), "--ticks-topic", topic, "--dead-letter-topic",
+            topic + "-dl", "--stats-interval", "1h", *kafka_args]  # fmt: skip
+    settings = parse_settings(argv, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+    stop, counters = threading.Event(), Counters()
+    source = build_source(settings, stop)
+    publisher = Publisher(settings, counters, source.name)
+    publisher.open()  # topic creation and connecting are not what is measured
+    started = time.perf_counter()
+    Runner(settings, source, publisher, counters, stop).run()
+    took = time.perf_counter() - started
+    if counters.published != n or counters.delivery_failed:
+        raise RuntimeError(f"benchmark run incomplete: {counters.line()}")
+    total = sum(
+        len(t.to_json())
+        for t in simulated_ticks(settings.sim_seed, SYMBOLS, n, settings.sim_start_ms)
+    )
+    return Figure("python producer (python -m producer)", n, took, total / n)
+
+
+def bench_naive(bootstrap: str, n: int, linger: int, batch: int, compression: str | None) -> Figure:
+    """The obvious loop: json.dumps(asdict(tick)) and the client's key partitioner per record."""
+    from kafka import KafkaProducer
+
+    topic = _topic("bench-naive")
+    ensure_topics(bootstrap, [topic], partitions=3)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=linger,
+        batch_size=batch, compression_type=compression,
+    )  # fmt: skip
+    ticks = simulated_ticks(42, SYMBOLS, n, now_ms())
+    size = 0
+    started = time.perf_counter()
+    for tick in ticks:
+        value = json.dumps(asdict(tick.validated()), separators=(",", ":")).encode()
+        size += len(value)
+        producer.send(topic, key=tick.symbol.encode(), value=value)
+    producer.flush()
+    took = time.perf_counter() - started
+    producer.close()
+    return Figure("python, naive loop (json.dumps, key hashing)", n, took, size / n)
+
+
+def bench_java(
+    bootstrap: str, cache_dir: Path, n: int, size: int, linger: int, batch: int, compression: str
+) -> Figure:
+    from stack import artifacts
+
+    jars = artifacts.resolve(cache_dir, artifacts.KAFKA)
+    topic = _topic("bench-java")
+    ensure_topics(bootstrap, [topic], partitions=3)
+    cmd = ["java", "-Xmx512m", "-cp", os.pathsep.join(str(j) for j in jars),
+           "-Dlog4j.configuration=file:/dev/null",
+           "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
+           "--num-records", str(n), "--record-size", str(size), "--throughput", "-1",
+           "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all",
+           "enable.idempotence=true", f"linger.ms={linger}", f"batch.size={batch}",
+           f"compression.type={compression}"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    final = re.search(r"(\d+) records sent, ([\d.]+) records/sec", result.stdout)
+    if result.returncode != 0 or final is None:
+        raise RuntimeError(f"ProducerPerformance failed:\n{result.stdout[-1500:]}{result.stderr}")
+    records, rate = int(final[1]), float(final[2])
+    return Figure("kafka ProducerPerformance (Java)", records, records / rate, size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m producer.bench", description=__doc__)
+    parser.add_argument("--ticks", type=positive_int, default=300_000, help="records per run")
+    parser.add_argument("--linger-ms", type=int, default=20)
+    parser.add_argument("--batch-size", type=positive_int, default=256 * 1024)
+    parser.add_argument("--compression", default="gzip", choices=["none", "gzip"])
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive Python row")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=3,
+        help="runs of each Python variant, interleaved; the best is shown (a shared machine's "
+        "other load only ever slows a run down)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
+    compression = None if args.compression == "none" else args.compression
+    kafka_args = ["--kafka-linger-ms", str(args.linger_ms), "--kafka-batch-size",
+                  str(args.batch_size), "--kafka-compression", args.compression]  # fmt: skip
+
+    with broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) as (bootstrap, cache_dir):
+        try:
+            # A short warm-up so neither side pays for the broker's first segment files.
+            bench_producer(bootstrap, 20_000, kafka_args)
+            runs: dict[str, list[Figure]] = {}
+            for _ in range(args.repeat):
+                f = bench_producer(bootstrap, args.ticks, kafka_args)
+                runs.setdefault(f.name, []).append(f)
+                if not args.no_naive:
+                    f = bench_naive(
+                        bootstrap, args.ticks, args.linger_ms, args.batch_size, compression
+                    )
+                    runs.setdefault(f.name, []).append(f)
+            figures = [max(fs, key=lambda f: f.per_s) for fs in runs.values()]
+            size = round(figures[0].record_bytes)
+            figures.append(
+                bench_java(bootstrap, cache_dir, args.ticks, size, args.linger_ms,
+                           args.batch_size, args.compression)
+            )  # fmt: skip
+        finally:
+            _delete_topics(bootstrap)
+
+    print(f"\nproducer benchmark: {args.ticks:,} records, {len(SYMBOLS)} symbols, acks=all, "
+          f"idempotent, linger.ms={args.linger_ms}, batch.size={args.batch_size}, "
+          f"compression={args.compression}, 3 partitions, {os.cpu_count()} cores")  # fmt: skip
+    print(f"best of {args.repeat} interleaved runs for the Python rows; one Java run")
+    print(f"{'run':<44} {'records/s':>12} {'MB/s':>8} {'avg bytes':>10} {'vs Java':>8}")
+    java = figures[-1].per_s
+    for f in figures:
+        print(
+            f"{f.name:<44} {f.per_s:>12,.0f} {f.mb_per_s:>8.2f} {f.record_bytes:>10.1f} "
+            f"{f.per_s / java:>8.2f}"
+        )
+    for name, fs in runs.items():
+        print(f"  {name}, every run: {', '.join(f'{f.per_s:,.0f}' for f in fs)} records/s")
+    goal = figures[0].per_s >= 50_000
+    print(f"goal >= 50,000 ticks/s from one Python process: {'met' if goal else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Publishing to Kafka: valid ticks to the ticks topic, everything else to the dead-letter topic.
+
+Delivery guarantees: acks=all, idempotence (so retries neither duplicate nor reorder), unbounded
+retries within the delivery timeout; key = symbol, so one symbol stays in one partition, in order.
+Delivery failures are counted and logged from the client's callback. `close()` flushes, so a tick
+handed to `publish()` is either acknowledged or counted as failed before the process exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from common.contract import ContractError, Tick, dead_letter
+from common.topics import ensure_topics
+from producer.settings import ProducerSettings
+from producer.stats import Counters
+
+logger = logging.getLogger(__name__)
+
+# Logging every failed record of a dead broker would flood the log: the first few, then 1 in N.
+_LOG_FIRST_FAILURES = 10
+_LOG_EVERY_FAILURE = 10_000
+
+
+class PublishError(RuntimeError):
+    """Kafka could not be reached or set up; the message says what to check."""
+
+
+class Publisher:
+    def __init__(self, settings: ProducerSettings, counters: Counters, source_name: str):
+        self._settings = settings
+        self._counters = counters
+        self._origin = {"stage": "producer", "source": source_name}
+        self._producer: Any = None
+        # symbol -> (key bytes, partition, failure callback): the partition is the one the
+        # default partitioner would pick from the key, worked out once per symbol instead of
+        # hashing every record; the bound callback saves a partial() per record.
+        self._routes: dict[str, tuple[bytes, int, Callable[[Exception], None]]] = {}
+        self._partitions: list[int] = []
+
+    def open(self) -> None:
+        """Creates the topics when missing and connects; a second call does nothing."""
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        if self._producer is not None:
+            return
+        s = self._settings
+        try:
+            ensure_topics(
+                s.bootstrap_servers,
+                [s.ticks_topic, s.dead_letter_topic],
+                partitions=s.topic_partitions,
+                replication=s.topic_replication,
+            )
+            self._producer = KafkaProducer(
+                bootstrap_servers=s.bootstrap_servers,
+                client_id=f"stock-system-producer-{self._origin['source']}",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=s.kafka_linger_ms,
+                batch_size=s.kafka_batch_size,
+                compression_type=s.kafka_compression,
+                # Our own counters are what we report; the client's sensors cost per batch.
+                metrics_enabled=False,
+            )
+            self._partitions = sorted(self._producer.partitions_for(s.ticks_topic))
+        except KafkaError as e:
+            raise PublishError(
+                f"cannot set up Kafka at {s.bootstrap_servers} ({type(e).__name__}: {e}); is it "
+                "running? (make stack-up, then eval $(python -m stack env))"
+            ) from e
+        logger.info(
+            "publishing topic=%s dead_letters=%s partitions=%d compression=%s linger_ms=%d",
+            s.ticks_topic, s.dead_letter_topic, len(self._partitions), s.kafka_compression,
+            s.kafka_linger_ms,
+        )  # fmt: skip
+
+    def publish(self, tick: Tick) -> bool:
+        """Sends a tick that meets the contract; dead-letters one that does not. True if sent."""
+        try:
+            valid = tick.validated()
+        except ContractError as e:
+            self.dead_letter(str(e), _raw(tick), tick.symbol if _is_text(tick.symbol) else None)
+            return False
+        route = self._routes.get(valid.symbol)
+        if route is None:
+            route = self._routes[valid.symbol] = self._route(valid.symbol)
+        future = self._producer.send(
+            self._settings.ticks_topic,
+            value=valid.to_json(),
+            key=route[0],
+            partition=route[1],
+        )
+        future.add_errback(route[2])
+        self._counters.published += 1
+        return True
+
+    def dead_letter(self, reason: str, raw: bytes | None, symbol: str | None = None) -> None:
+        origin = dict(self._origin, symbol=symbol) if symbol else self._origin
+        n = self._counters.rejected + 1
+        if n <= _LOG_FIRST_FAILURES or n % _LOG_EVERY_FAILURE == 0:
+            logger.warning("dead-letter reason=%r symbol=%s rejected=%d", reason, symbol, n)
+        future = self._producer.send(
+            self._settings.dead_letter_topic,
+            value=dead_letter(reason, raw, origin),
+            key=symbol.encode() if symbol else None,
+        )
+        future.add_errback(self._on_failure, symbol)
+        self._counters.rejected += 1
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Flushes what was published, then closes; failures to flush are logged and counted."""
+        from kafka.errors import KafkaError
+
+        if self._producer is None:
+            return
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as e:
+            logger.error("flush did not finish within %.0fs: %s", timeout_s, e)
+        finally:
+            self._producer.close(timeout=timeout_s)
+            self._producer = None
+
+    def _route(self, symbol: str) -> tuple[bytes, int, Callable[[Exception], None]]:
+        from kafka.partitioner.default import murmur2
+
+        key = symbol.encode()
+        # Same arithmetic as the Java client's and kafka-python's default partitioner.
+        partition = self._partitions[(murmur2(key) & 0x7FFFFFFF) % len(self._partitions)]
+        return key, partition, functools.partial(self._on_failure, symbol)
+
+    def _on_failure(self, symbol: str | None, error: Exception) -> None:
+        # Runs on the Kafka client's sender thread.
+        self._counters.delivery_failed += 1
+        n = self._counters.delivery_failed
+        if n <= _LOG_FIRST_FAILURES or n % _LOG_EVERY_FAILURE == 0:
+            logger.error("delivery failed symbol=%s error=%r failures=%d", symbol, error, n)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+def _raw(tick: Tick) -> bytes:
+    # The tick as the source gave it; default=repr keeps whatever odd type a parser produced.
+    return json.dumps(dataclasses.asdict(tick), default=repr).encode()

@@ -1,0 +1,182 @@
+"""The fetch-and-publish loop: drives a source, hands what it gives to the publisher, counts.
+
+Polled sources run on a `schedule` job every interval (never faster than the source's minimum);
+streaming sources are read as fast as they pace themselves. The stop flag is checked between
+items, never in the middle of one: whatever a source has handed over is published before the
+loop ends, and `Publisher.close()` flushes it, so a SIGTERM loses nothing that was fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import schedule
+
+from common.contract import Tick
+from producer.publisher import Publisher
+from producer.settings import ProducerSettings
+from producer.sources.base import Failed, Item, NoData, PolledSource, Rejected, StreamSource
+from producer.stats import Counters
+
+logger = logging.getLogger(__name__)
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        source: PolledSource | StreamSource,
+        publisher: Publisher,
+        counters: Counters,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._settings = settings
+        self._source = source
+        self._publisher = publisher
+        self._counters = counters
+        self._stop = stop
+        self._clock = clock
+        # symbol -> what was last seen for it; an answer equal to it is not sent again.
+        self._last_seen: dict[str, tuple[str, object]] = {}
+        self._next_stats = 0.0
+
+    def run(self) -> Counters:
+        """Runs until stopped, MAX_TICKS is reached or a finite source ends; then flushes."""
+        s = self._settings
+        started = self._clock()
+        self._next_stats = started + s.stats_interval_ms / 1000
+        self._publisher.open()
+        try:
+            if isinstance(self._source, PolledSource):
+                self._run_polled(self._source)
+            else:
+                self._run_stream(self._source)
+        finally:
+            try:
+                self._publisher.close()
+            finally:
+                self._source_close()
+                took = self._clock() - started
+                logger.info(
+                    "summary source=%s %s elapsed_s=%.1f",
+                    self._source.name, self._counters.line(), took,
+                )  # fmt: skip
+        return self._counters
+
+    # --- streaming sources (simulated, replay) ------------------------------------------
+
+    def _run_stream(self, source: StreamSource) -> None:
+        c = self._counters
+        publish = self._publisher.publish
+        stop = self._stop
+        clock = self._clock
+        limit = self._settings.max_ticks or -1
+        # Replay publishes its whole file unless symbols were named.
+        replay_all = source.name == "replay" and not self._settings.symbols_given
+        symbols = () if replay_all else self._settings.symbols
+        try:
+            for item in source.stream(symbols):
+                if item.__class__ is Tick:
+                    c.fetched += 1
+                    publish(item)
+                    if c.fetched == limit:
+                        logger.info("stopping after max_ticks=%d", limit)
+                        return
+                else:
+                    self._other(item)
+                if stop.is_set():
+                    return
+                if clock() >= self._next_stats:
+                    self._maybe_log_stats()
+        except Exception:  # noqa: BLE001 - a broken source ends the run, logged, not a crash
+            c.failed += 1
+            logger.exception("source=%s failed; stopping", source.name)
+            return
+        logger.info("source=%s has no more ticks", source.name)
+
+    # --- polled sources (yahoo, stooq, finnhub) -------------------------------------------
+
+    def _run_polled(self, source: PolledSource) -> None:
+        s = self._settings
+        interval = s.interval_ms / 1000
+        floor = source.min_interval_s(len(s.symbols))
+        if interval < floor:
+            logger.warning(
+                "interval raised from %.1fs to %.1fs: the minimum for %s with %d symbols",
+                interval, floor, source.name, len(s.symbols),
+            )  # fmt: skip
+            interval = floor
+        logger.info("polling source=%s symbols=%s interval_s=%.1f",
+                    source.name, ",".join(s.symbols), interval)  # fmt: skip
+        scheduler = schedule.Scheduler()
+        scheduler.every(interval).seconds.do(self._round, source)
+        self._round(source)  # the first round right away, not one interval in
+        while not self._stop.is_set() and not self._reached_max():
+            scheduler.run_pending()
+            self._maybe_log_stats()
+            idle = scheduler.idle_seconds
+            idle = 1.0 if idle is None else idle
+            self._stop.wait(min(max(idle, 0.05), 1.0))
+
+    def _round(self, source: PolledSource) -> None:
+        c = self._counters
+        try:
+            for item in source.fetch(self._settings.symbols):
+                if isinstance(item, Tick):
+                    if self._seen(item.symbol, ("tick", item.ts)):
+                        c.unchanged += 1
+                    else:
+                        c.fetched += 1
+                        self._publisher.publish(item)
+                elif isinstance(item, Rejected) and item.symbol is not None:
+                    if self._seen(item.symbol, ("rejected", item.reason)):
+                        c.unchanged += 1
+                    else:
+                        self._other(item)
+                else:
+                    self._other(item)
+                if self._stop.is_set() or self._reached_max():
+                    break
+        except Exception:  # noqa: BLE001 - one bad round must not end the service
+            c.failed += 1
+            logger.exception("round failed source=%s; next round as scheduled", source.name)
+
+    def _seen(self, symbol: str, state: tuple[str, object]) -> bool:
+        if self._last_seen.get(symbol) == state:
+            return True
+        self._last_seen[symbol] = state
+        return False
+
+    def _reached_max(self) -> bool:
+        return 0 < self._settings.max_ticks <= self._counters.fetched
+
+    # --- both ------------------------------------------------------------------------------
+
+    def _other(self, item: Item) -> None:
+        c = self._counters
+        if isinstance(item, Rejected):
+            self._publisher.dead_letter(item.reason, item.raw, item.symbol)
+        elif isinstance(item, NoData):
+            c.empty += 1
+            if not self._seen(item.symbol, ("empty", item.reason)):
+                logger.warning("no data symbol=%s reason=%r", item.symbol, item.reason)
+        elif isinstance(item, Failed):
+            c.failed += 1
+            logger.warning("fetch failed symbols=%s reason=%r", ",".join(item.symbols), item.reason)
+        else:
+            raise TypeError(f"a source gave {type(item).__name__}, not a tick or an outcome")
+
+    def _maybe_log_stats(self) -> None:
+        now = self._clock()
+        if now >= self._next_stats:
+            self._next_stats = now + self._settings.stats_interval_ms / 1000
+            logger.info("stats source=%s %s", self._source.name, self._counters.line())
+
+    def _source_close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,22 @@
+"""Counters of one producer run, and the log line that shows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass
+class Counters:
+    """What happened to what a source gave. Written by the fetch loop (and `delivery_failed` by
+    the Kafka client's sender thread); read for the periodic log line and the exit summary."""
+
+    fetched: int = 0  # ticks the source gave (valid or not)
+    published: int = 0  # ticks handed to Kafka
+    rejected: int = 0  # input sent to the dead-letter topic (contract failures, bad bodies)
+    failed: int = 0  # requests that got no usable answer
+    unchanged: int = 0  # quotes already sent (same timestamp), not sent again
+    empty: int = 0  # answers with no data for a symbol
+    delivery_failed: int = 0  # records Kafka did not acknowledge
+
+    def line(self) -> str:
+        return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from tests.unit.producer.servers import SourceServer
+
+
+@pytest.fixture
+def source_server():
+    server = SourceServer().start()
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class Record:
+    key: bytes | None
+    value: bytes
+    partition: int
+    offset: int
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60) -> list[Record]:
+    """Every record of a topic once `expected` have arrived (or the deadline passed), plus a
+    short extra poll so that surplus records would show up too."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    records: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records += [Record(r.key, r.value, r.partition, r.offset) for r in batch]
+            if len(records) >= expected:
+                for batch in consumer.poll(timeout_ms=1000).values():
+                    records += [Record(r.key, r.value, r.partition, r.offset) for r in batch]
+                break
+    finally:
+        consumer.close()
+    return records
+
+
+def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.2):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval_s)  # polling interval of a deadline loop, not a stand-in for readiness
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
