@@ -13,11 +13,20 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none to show (None, or a boolean switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class EnvArgumentParser(argparse.ArgumentParser):
     """An ArgumentParser whose options fall back to environment variables."""
 
     def __init__(self, *args: Any, environ: Mapping[str, str] | None = None, **kwargs: Any):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
         self._environ = os.environ if environ is None else environ
 

@@ -35,12 +35,16 @@ def service_env(name: str) -> dict[str, str]:
 
 
 def parser_for(module: str, environ: dict[str, str]):
-    main = importlib.import_module(f"{module}.__main__")
-    return main.build_parser(environ=environ)
+    # Each stage builds its parser in <stage>/settings.py (flags and env twins in one place).
+    settings = importlib.import_module(f"{module}.settings")
+    return settings.build_parser(environ=environ)
 
 
 def env_names(parser) -> set[str]:
-    names = set(re.findall(r"\[env: (\w+)\]", parser.format_help()))
+    text = parser.format_help()
+    # "[env: NAME]" beside a flag; secrets are environment-only and named in the epilog.
+    names = set(re.findall(r"\[env:\s+(\w+)\]", text))
+    names |= set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s+\(environment only", text))
     for action in parser._actions:
         for sub in getattr(action, "choices", None) or {}:
             if hasattr(action.choices[sub], "format_help"):
