@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.resources
 import json
@@ -46,9 +47,9 @@ def env_names(parser) -> set[str]:
     names = set(re.findall(r"\[env:\s+(\w+)\]", text))
     names |= set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s+\(environment only", text))
     for action in parser._actions:
-        for sub in getattr(action, "choices", None) or {}:
-            if hasattr(action.choices[sub], "format_help"):
-                names |= env_names(action.choices[sub])
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names |= env_names(sub)
     return names
 
 

@@ -1,0 +1,182 @@
+"""Entry point of the processor: `python -m processor` or `spark-submit processor/job.py`.
+
+Parses the settings, starts Spark and the two queries, logs their progress, and on SIGTERM or
+SIGINT stops them between micro-batches; the checkpoints hold everything needed to resume.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections import deque
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # spark-submit runs this file as a script: make the repository's packages importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import logging  # noqa: E402
+
+from common.logs import configure_logging  # noqa: E402
+from common.topics import ensure_topics  # noqa: E402
+from processor.progress import ProgressTracker  # noqa: E402
+from processor.settings import ProcessorSettings, parse_settings  # noqa: E402
+
+logger = logging.getLogger("processor.job")
+
+_REPO = Path(__file__).resolve().parent.parent
+_POLL_S = 1.0
+# A query that keeps failing is not restarted forever: the process exits and says why.
+_MAX_RESTARTS = 3
+_RESTART_WINDOW_S = 600.0
+
+
+class QueryFailed(RuntimeError):
+    """A query failed again and again; restarting the process is the next step."""
+
+
+class Processor:
+    """The running job: construct with a session and settings, then run() until stopped."""
+
+    def __init__(self, spark, settings: ProcessorSettings):
+        self.spark = spark
+        self.settings = settings
+        self.tracker = ProgressTracker()
+        self._stop = threading.Event()
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        s = self.settings
+        ensure_topics(s.bootstrap_servers, [s.ticks_topic, s.aggregates_topic, s.dead_letter_topic])
+        failures: deque[float] = deque()
+        running = self._start()
+        try:
+            while not self._stop.wait(_POLL_S):
+                self.tracker.poll(running)
+                failed = next((q for q in running if not q.isActive), None)
+                if failed is None:
+                    continue
+                error = failed.exception()
+                now = time.monotonic()
+                while failures and now - failures[0] > _RESTART_WINDOW_S:
+                    failures.popleft()
+                if len(failures) >= _MAX_RESTARTS:
+                    raise QueryFailed(
+                        f"query {failed.name} failed {len(failures) + 1} times within "
+                        f"{_RESTART_WINDOW_S:.0f}s, last with: {error}"
+                    )
+                failures.append(now)
+                # Restarting from the checkpoint loses nothing: the failed batch is re-run from
+                # the offsets it logged, against the state it started from.
+                logger.error(
+                    "query=%s failed; restarting it from its checkpoint "
+                    "(restart %d of at most %d in %.0fs): %s",
+                    failed.name,
+                    len(failures),
+                    _MAX_RESTARTS,
+                    _RESTART_WINDOW_S,
+                    str(error).splitlines()[0] if error else "stopped without an error",
+                )
+                running[running.index(failed)] = self._restart(failed.name)
+        finally:
+            self._stop_all(running)
+            self.tracker.poll(running)
+            for name, totals in self.tracker.totals.items():
+                logger.info(
+                    "query=%s stopped batches=%d input_rows=%d late_dropped=%d dead_letters=%d",
+                    name,
+                    totals.batches,
+                    totals.input_rows,
+                    totals.late_dropped,
+                    totals.dead_letters,
+                )
+
+    def _start(self) -> list:
+        from processor import queries
+
+        return queries.start(
+            self.spark, self.settings, queries.Trigger(self.settings.trigger_interval_ms)
+        )
+
+    def _restart(self, name: str):
+        from processor import queries
+
+        trigger = queries.Trigger(self.settings.trigger_interval_ms)
+        return queries.start_query(self.spark, self.settings, name, trigger)
+
+    @staticmethod
+    def _stop_all(running: list) -> None:
+        for query in running:
+            if query.isActive:
+                query.stop()
+
+
+def resolve_jars(settings: ProcessorSettings, under_submit: bool) -> list[Path]:
+    if settings.spark_jars is not None:
+        missing = [str(j) for j in settings.spark_jars if not j.is_file()]
+        if missing:
+            raise FileNotFoundError(f"--spark-jars (SPARK_JARS) names missing files: {missing}")
+        return list(settings.spark_jars)
+    if under_submit:
+        return []  # spark-submit --jars (or --packages) already put the connector on the path
+    from stack import artifacts
+
+    return artifacts.spark_kafka_jars(settings.cache_dir)
+
+
+def ship_code(spark, workdir: Path) -> None:
+    """Send common/ and processor/ to the executors: on a cluster they have no copy of ours."""
+    archive = workdir / "stock_system_code.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for package in ("common", "processor"):
+            for path in sorted((_REPO / package).rglob("*.py")):
+                zf.write(path, path.relative_to(_REPO))
+    spark.sparkContext.addPyFile(str(archive))
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_settings(argv)
+    configure_logging(settings.log_level)
+    # spark-submit starts the JVM first and tells Python where it is through this variable.
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    from pyspark.errors import StreamingQueryException
+
+    from processor.queries import CheckpointMismatch
+    from processor.session import build_session
+
+    jars = resolve_jars(settings, under_submit)
+    spark = build_session(
+        settings.spark_master,
+        jars,
+        shuffle_partitions=settings.shuffle_partitions,
+        extra_conf={"spark.sql.streaming.stopTimeout": "60s"},
+    )
+    spark.sparkContext.setLogLevel("WARN")
+    processor = Processor(spark, settings)
+    signal.signal(signal.SIGTERM, processor.request_stop)
+    signal.signal(signal.SIGINT, processor.request_stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="processor-code-") as workdir:
+            if not settings.spark_master.startswith("local"):
+                ship_code(spark, Path(workdir))
+            processor.run()
+    except CheckpointMismatch as e:
+        logger.error("%s", e)
+        return 2
+    except (QueryFailed, StreamingQueryException) as e:
+        logger.error("stopping: %s; a restart resumes from the checkpoints", e)
+        return 1
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Helpers for the processor's tests: topics and settings per test, Kafka in and out, and running
+the real queries in the shared Spark session one micro-batch run at a time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from common.contract import Aggregate, Tick
+from common.reference import Identity, latest
+from processor import queries
+from processor.progress import ProgressTracker
+from processor.settings import ProcessorSettings
+
+# A fixed event-time origin (2023-11-14T22:10:00Z): in the past, so no tick is in the contract's
+# future, and a multiple of every window size used here (10s, 1m, 5m).
+T0 = 1_699_999_800_000
+
+
+def produce(bootstrap: str, topic: str, payloads: Iterable[bytes | None]) -> list[int]:
+    """Send and wait for every record; returns their offsets (one-partition topics)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        # A key on every record: Kafka refuses a record with neither key nor value (tombstones).
+        futures = [producer.send(topic, key=b"test", value=p) for p in payloads]
+        producer.flush()
+        return [f.get(timeout=30).offset for f in futures]
+    finally:
+        producer.close()
+
+
+def read_all(bootstrap: str, topic: str) -> list:
+    """Every record now in the topic, in order (reads up to the end offsets taken at the start)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        records = []
+        deadline = time.monotonic() + 30
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
+
+
+def output_aggregates(
+    bootstrap: str, topic: str
+) -> tuple[list[Aggregate], dict[Identity, Aggregate]]:
+    """All aggregates emitted (each checked against the contract and its key) and the last value
+    per identity, as an upserting store would hold them."""
+    emitted = []
+    for record in read_all(bootstrap, topic):
+        agg = Aggregate.from_json(record.value, now=T0 + 10**9)
+        assert record.key == agg.symbol.encode(), "aggregates are keyed by symbol"
+        emitted.append(agg)
+    return emitted, latest(emitted)
+
+
+def tick(symbol: str, offset_ms: int, price: float, volume: int = 1, seq: int = 0) -> Tick:
+    return Tick(symbol, price, volume, T0 + offset_ms, "test", seq)
+
+
+@pytest.fixture
+def processor_settings(services, make_topic, tmp_path) -> Callable[..., ProcessorSettings]:
+    """Settings for a run on this test's own topics and checkpoint directory."""
+
+    def make(**overrides) -> ProcessorSettings:
+        base = ProcessorSettings(
+            bootstrap_servers=services.kafka_bootstrap,
+            ticks_topic=make_topic(suffix="_ticks"),
+            aggregates_topic=make_topic(suffix="_aggs"),
+            dead_letter_topic=make_topic(suffix="_dead"),
+            checkpoint_dir=tmp_path / f"checkpoints-{time.monotonic_ns()}",
+            trigger_interval_ms=500,
+            max_offsets_per_trigger=None,
+            shuffle_partitions=2,
+        )
+        return replace(base, **overrides)
+
+    return make
+
+
+class BatchRunner:
+    """Runs the processor's real queries with an available-now trigger: each call processes
+    exactly what is in the topic, then stops. Micro-batch boundaries are then the calls, which is
+    what makes the watermark (and so the expected output) deterministic."""
+
+    def __init__(self, spark, settings: ProcessorSettings):
+        self.spark = spark
+        self.settings = settings
+        self.tracker = ProgressTracker()
+
+    def run(self, payloads: Sequence[bytes | None]) -> list[int]:
+        offsets = produce(self.settings.bootstrap_servers, self.settings.ticks_topic, payloads)
+        running = queries.start(self.spark, self.settings, queries.Trigger(None))
+        try:
+            for query in running:
+                assert query.awaitTermination(180), f"query {query.name} did not finish"
+                assert query.exception() is None, query.exception()
+        finally:
+            for query in running:
+                query.stop()
+        self.tracker.poll(running)
+        return offsets
+
+
+@pytest.fixture
+def batch_runner(spark) -> Callable[[ProcessorSettings], BatchRunner]:
+    return lambda settings: BatchRunner(spark, settings)
+
+
+def checkpoint_files(path: Path) -> list[Path]:
+    return [p for p in path.rglob("*") if p.is_file()]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_spark(spark):
+    # Spark warns at length about every restored state file; the tests' own output matters more.
+    spark.sparkContext.setLogLevel("ERROR")

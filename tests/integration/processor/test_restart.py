@@ -1,0 +1,110 @@
+"""Kill -9 the running job mid-stream, restart it on the same checkpoint: the final aggregates
+still equal the reference (no window lost, none counted twice)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from common.reference import aggregate, differences
+from tests.integration.processor.conftest import output_aggregates, produce, tick
+
+REPO = Path(__file__).resolve().parents[3]
+WINDOWS = (10_000, 60_000)
+
+
+def _start(settings, jars, log: Path, starting_offsets: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "TICKS_TOPIC": settings.ticks_topic,
+        "AGGREGATES_TOPIC": settings.aggregates_topic,
+        "DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+        "CHECKPOINT_DIR": str(settings.checkpoint_dir),
+        "WINDOWS": "10s,1m",
+        "WATERMARK": "30s",
+        "TRIGGER_INTERVAL": "300ms",
+        # Small batches, so the stream takes many of them and the kill lands mid-stream.
+        "MAX_OFFSETS_PER_TRIGGER": "100",
+        "SHUFFLE_PARTITIONS": "2",
+        "SPARK_MASTER": "local[2]",
+        "SPARK_JARS": ",".join(str(j) for j in jars),
+        "STARTING_OFFSETS": starting_offsets,
+        "LOG_LEVEL": "INFO",
+    }
+    with log.open("ab") as out:
+        # Its own process group: the kill takes the JVM and Python workers down with it.
+        return subprocess.Popen(
+            [sys.executable, "-m", "processor"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def _wait_for(condition, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"processor exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met in {timeout_s}s; log:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
+def _random_ticks(rng: random.Random, symbols: list[str], start_ms: int) -> list:
+    # seq = position, so (symbol, ts, seq) never repeats even when two ticks share a millisecond.
+    return [
+        tick(s, start_ms + rng.randrange(20_000), rng.randrange(100, 20_000) / 100,
+             rng.randrange(500), seq=i)
+        for i, s in enumerate(symbols)
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_kill_and_restart_from_checkpoint_gives_the_reference(
+    processor_settings, spark_jars, tmp_path
+):
+    settings = processor_settings(windows_ms=WINDOWS)
+    log = tmp_path / "processor.log"
+    rng = random.Random(7)
+    # Event times span 20 s, less than the 30 s watermark: wherever batches are cut, no tick is
+    # late, so every tick must count. Shuffled, so they arrive out of order.
+    before = _random_ticks(rng, ["AAPL", "MSFT", "IBM"] * 200, start_ms=0)
+    # Produced while the job is down; a minute later, so earlier windows get closed for good.
+    after = _random_ticks(rng, ["AAPL", "MSFT"] * 100, start_ms=60_000)
+    bootstrap, topic = settings.bootstrap_servers, settings.aggregates_topic
+
+    first = _start(settings, spark_jars, log, starting_offsets="earliest")
+    try:
+        produce(bootstrap, settings.ticks_topic, [t.to_json() for t in before])
+        _wait_for(lambda: output_aggregates(bootstrap, topic)[0], 120, first, log)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    at_kill = output_aggregates(bootstrap, topic)[1]
+    assert differences(aggregate(before, WINDOWS), at_kill), "the kill came after the stream"
+
+    produce(bootstrap, settings.ticks_topic, [t.to_json() for t in after])
+    expected = aggregate(before + after, WINDOWS)
+    # "latest" only applies without a checkpoint: had the restart not resumed from it, it would
+    # skip every tick produced so far and never converge.
+    second = _start(settings, spark_jars, log, starting_offsets="latest")
+    try:
+        _wait_for(lambda: not differences(expected, output_aggregates(bootstrap, topic)[1]),
+                  180, second, log)  # fmt: skip
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(90) == 0, log.read_text()[-4000:]
+    finally:
+        if second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)
+    assert differences(expected, output_aggregates(bootstrap, topic)[1]) == []
+    assert "stopped batches=" in log.read_text()
