@@ -1,0 +1,1 @@
+"""The storage stage: ticks and aggregates from Kafka into Cassandra, and queries on them."""

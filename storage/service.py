@@ -1,0 +1,116 @@
+"""Builds the storage stage's pieces from its settings, runs the loop, and closes everything."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
+from kafka.errors import KafkaError
+
+from common.topics import ensure_topics
+from storage import schema
+from storage.cluster import build_cluster
+from storage.consumer import Backoff, StorageLoop
+from storage.dead_letters import DeadLetterSink
+from storage.settings import StorageSettings
+from storage.writer import CassandraWriter
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _until_ready(what: str, attempt: Callable[[], T], stop: threading.Event) -> T | None:
+    """Retry a start-up step with backoff until it works or a stop is requested (None)."""
+    backoff = Backoff(initial_s=1.0, maximum_s=15.0)
+    while True:
+        try:
+            return attempt()
+        except (NoHostAvailable, DriverException, KafkaError, OSError) as e:
+            delay = backoff.next()
+            logger.warning("%s not reachable, retrying in %.0fs: %s", what, delay, e)
+            if stop.wait(delay):
+                return None
+
+
+def init_schema(settings: StorageSettings) -> None:
+    cluster = build_cluster(settings.cassandra_hosts, settings.cassandra_port)
+    try:
+        schema.apply(cluster.connect(), settings.keyspace, settings.replication)
+    finally:
+        cluster.shutdown()
+
+
+def serve(settings: StorageSettings, stop: threading.Event) -> None:
+    """Consume until `stop` is set; the batch in flight is stored and committed first."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    clusters = []
+    consumer = None
+    dead_letters = None
+
+    def cassandra_writer() -> CassandraWriter:
+        cluster = build_cluster(settings.cassandra_hosts, settings.cassandra_port)
+        clusters.append(cluster)
+        try:
+            session = cluster.connect()
+            schema.apply(session, settings.keyspace, settings.replication)
+            return CassandraWriter(
+                session,
+                settings.keyspace,
+                ticks_ttl_s=settings.ticks_ttl_s,
+                aggregates_ttl_s=settings.aggregates_ttl_s,
+                concurrency=settings.write_concurrency,
+            ).prepare()
+        except (NoHostAvailable, DriverException):
+            cluster.shutdown()
+            raise
+
+    try:
+        writer = _until_ready("Cassandra", cassandra_writer, stop)
+        if writer is None:
+            return
+        topics = [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic]
+        created = _until_ready(
+            "Kafka", lambda: ensure_topics(settings.kafka_bootstrap, topics), stop
+        )
+        if created is None:
+            return
+        consumer = KafkaConsumer(
+            settings.ticks_topic,
+            settings.aggregates_topic,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=settings.consumer_group,
+            client_id="stock-storage",
+            enable_auto_commit=False,
+            # A new group starts from the oldest retained record: nothing in Kafka is skipped.
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch_size,
+            # The client's default (45 s) would leave a crashed writer's partitions idle that
+            # long before the group hands them to a restarted or surviving writer.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+        )
+        dead_letters = DeadLetterSink(
+            KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5),
+            settings.dead_letter_topic,
+        )
+        StorageLoop(
+            consumer,
+            writer,
+            dead_letters,
+            ticks_topic=settings.ticks_topic,
+            aggregates_topic=settings.aggregates_topic,
+            batch_size=settings.batch_size,
+            stop=stop,
+        ).run()
+    finally:
+        if consumer is not None:
+            consumer.close(autocommit=False)
+        if dead_letters is not None:
+            dead_letters.close()
+        for cluster in clusters:
+            cluster.shutdown()

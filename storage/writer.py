@@ -1,0 +1,121 @@
+"""Writing ticks and aggregates to Cassandra: prepared statements, executed concurrently."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cassandra.concurrent import execute_concurrent
+from cassandra.query import BatchStatement, BatchType
+
+from common.contract import Aggregate, Tick
+from storage import rows
+from storage.settings import KEYSPACE_PATTERN
+
+logger = logging.getLogger(__name__)
+
+# Ticks of one partition go in one unlogged batch: a single mutation for the replica and one
+# request for the driver, several times faster than a request per row. Cassandra's batch-size
+# thresholds apply only to batches that span partitions (CASSANDRA-10876); 100 rows is ~7 KiB.
+ROWS_PER_BATCH = 100
+
+
+class WriteError(RuntimeError):
+    """Some writes of a batch failed. Every write is idempotent: retry the whole batch."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    ticks: int
+    aggregates: int
+    latest: int
+    requests: int
+
+
+class CassandraWriter:
+    def __init__(
+        self,
+        session: Any,
+        keyspace: str,
+        *,
+        ticks_ttl_s: int = 0,
+        aggregates_ttl_s: int = 0,
+        concurrency: int = 32,
+        rows_per_batch: int = ROWS_PER_BATCH,
+    ):
+        if not KEYSPACE_PATTERN.match(keyspace):
+            raise ValueError(f"keyspace name {keyspace!r} is not [a-z][a-z0-9_]{{0,47}}")
+        self._session = session
+        self._keyspace = keyspace
+        self._ticks_ttl_s = ticks_ttl_s
+        self._aggregates_ttl_s = aggregates_ttl_s
+        self._concurrency = concurrency
+        self._rows_per_batch = rows_per_batch
+        self._insert_tick: Any = None
+        self._insert_latest: Any = None
+        self._insert_aggregate: Any = None
+
+    def prepare(self) -> CassandraWriter:
+        ks = self._keyspace  # validated in __init__: identifiers cannot be bind markers
+        self._insert_tick = self._prepare(
+            f"INSERT INTO {ks}.ticks (symbol, day, ts, seq, price, volume, source) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+        )
+        self._insert_latest = self._prepare(
+            f"INSERT INTO {ks}.latest_prices (symbol, price, volume, ts, seq, source) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        )
+        self._insert_aggregate = self._prepare(
+            f"INSERT INTO {ks}.aggregates (symbol, window_ms, day, window_start, window_end, "  # noqa: S608
+            "open, high, low, close, avg, vwap, volume, count) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ? AND TTL ?"
+        )
+        return self
+
+    def _prepare(self, cql: str) -> Any:
+        statement = self._session.prepare(cql)
+        # Same key, same values (or a fixed write timestamp): replaying a write is harmless.
+        statement.is_idempotent = True
+        return statement
+
+    def write(self, ticks: Sequence[Tick], aggregates: Sequence[Aggregate]) -> WriteResult:
+        """Store everything, or raise WriteError. Returns what was written."""
+        if self._insert_tick is None:
+            raise RuntimeError("call prepare() before writing")
+        unique = rows.unique_ticks(ticks)
+        newest = rows.newest_per_symbol(unique)
+        final = rows.final_aggregates(aggregates)
+        # A generator: the driver sends the first statements while the next are being built.
+        statements = ((s, None) for s in self._statements(unique, newest, final))
+        results = execute_concurrent(
+            self._session,
+            statements,
+            concurrency=self._concurrency,
+            raise_on_first_error=False,
+        )
+        failures = [r for ok, r in results if not ok]
+        if failures:
+            raise WriteError(
+                f"{len(failures)} of {len(results)} writes failed, first: "
+                f"{type(failures[0]).__name__}: {failures[0]}"
+            )
+        return WriteResult(len(unique), len(final), len(newest), len(results))
+
+    def _statements(
+        self, ticks: Sequence[Tick], newest: Sequence[Tick], aggregates: Sequence[Aggregate]
+    ) -> Iterator[Any]:
+        for chunk in rows.by_partition(ticks, self._rows_per_batch):
+            if len(chunk) == 1:
+                yield self._insert_tick.bind(rows.tick_values(chunk[0], self._ticks_ttl_s))
+                continue
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for tick in chunk:
+                batch.add(self._insert_tick, rows.tick_values(tick, self._ticks_ttl_s))
+            batch.is_idempotent = True
+            yield batch
+        for tick in newest:
+            yield self._insert_latest.bind(rows.latest_values(tick))
+        for agg in aggregates:
+            yield self._insert_aggregate.bind(rows.aggregate_values(agg, self._aggregates_ttl_s))

@@ -1,0 +1,42 @@
+import json
+
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import TopicPartition
+
+from common.contract import Aggregate, Tick, now_ms
+from storage.decode import decode
+
+
+def record(topic, offset, value, partition=0, key=None):
+    return ConsumerRecord(topic, partition, None, offset, now_ms(), 0, key, value, None, [], -1,
+                          len(value or b""), -1)  # fmt: skip
+
+
+def test_good_and_bad_records_are_sorted_and_offsets_cover_all_of_them():
+    now = now_ms()
+    tick = Tick("AAPL", 230.49, 100, now, "test")
+    aggregate = Aggregate("AAPL", 60_000, now - now % 60_000, now - now % 60_000 + 60_000,
+                          1.0, 2.0, 0.5, 1.5, 1.2, 1.3, 10, 3)  # fmt: skip
+    tp0, tp1, ta = TopicPartition("t", 0), TopicPartition("t", 1), TopicPartition("a", 0)
+    batch = {
+        tp0: [record("t", 4, tick.to_json()), record("t", 5, b"{not json", key=b"k")],
+        tp1: [record("t", 9, None, partition=1),
+              record("t", 10, Tick("bad sym", 1.0, 1, now, "x").to_json(), partition=1)],
+        ta: [record("a", 0, aggregate.to_json()), record("a", 1, b'{"symbol":"AAPL"}')],
+    }  # fmt: skip
+    out = decode(batch, "t", "a")
+    assert out.ticks == [tick]
+    assert out.aggregates == [aggregate]
+    assert out.next_offsets == {tp0: 6, tp1: 11, ta: 2}
+    assert out.records == 6
+    origins = [(r.origin["topic"], r.origin["partition"], r.origin["offset"]) for r in out.refused]
+    assert origins == [("t", 0, 5), ("t", 1, 9), ("t", 1, 10), ("a", 0, 1)]
+    reasons = [r.reason for r in out.refused]
+    assert "not valid JSON" in reasons[0]
+    assert "empty message" in reasons[1]
+    assert "symbol" in reasons[2]
+    assert "missing field" in reasons[3]
+    letter = json.loads(out.refused[0].to_dead_letter())
+    assert letter["payload"] == "{not json"
+    assert letter["origin"] == {"topic": "t", "partition": 0, "offset": 5}
+    assert out.refused[0].key == b"k"
