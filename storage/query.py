@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from common.contract import ContractError, validate_symbol
 from common.settings import format_duration
+from common.times import epoch_ms
 from storage.rows import DAY_MS, utc_day
 from storage.settings import KEYSPACE_PATTERN
 
@@ -34,18 +35,12 @@ class QueryRequest:
 
 def parse_time(text: str) -> int:
     """ISO 8601 (an offset or Z; none means UTC) or epoch milliseconds, as epoch ms."""
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
     try:
-        moment = datetime.fromisoformat(text)
+        return epoch_ms(text)
     except ValueError as e:
         raise QueryError(
             f"{text!r} is not a time: use ISO 8601 like 2025-08-27T13:30:00Z, or epoch ms"
         ) from e
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def build_request(
@@ -141,12 +136,12 @@ def _row(row: Any) -> dict[str, Any]:
     for name in ("ts", "window_start", "window_end"):
         if name in out and out[name] is not None:
             # The driver returns naive datetimes in UTC.
-            out[name] = int(out[name].replace(tzinfo=UTC).timestamp() * 1000)
+            out[name] = int(out[name].replace(tzinfo=timezone.utc).timestamp() * 1000)
     return out
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
 
 
 def to_json(rows: Sequence[dict[str, Any]]) -> str:

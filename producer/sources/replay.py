@@ -17,23 +17,17 @@ import csv
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from common.contract import Tick
+from common.times import epoch_ms
 from producer.sources.base import Item, Rejected, StreamSource
 
 _TS_NAMES = ("timestamp", "ts", "time")
 
 
 def parse_timestamp(text: str) -> int:
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
+    return epoch_ms(text)
 
 
 def _columns(header: list[str]) -> tuple[int, int, int, int | None] | None:

@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from storage.writer import CassandraWriter
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "storage" / "README.md"
-LITERAL_HOUR = int(datetime(2025, 8, 27, 13, 30, tzinfo=UTC).timestamp() * 1000)
+LITERAL_HOUR = int(datetime(2025, 8, 27, 13, 30, tzinfo=timezone.utc).timestamp() * 1000)
 
 
 def cqlsh_section() -> str:
@@ -125,7 +125,7 @@ def test_query_cli_prints_ticks_bars_and_latest_prices(services, stored):
         (t.ts, t.seq, t.price) for t in newest_first
     ]
 
-    start = datetime.fromtimestamp(LITERAL_HOUR / 1000, UTC).isoformat()
+    start = datetime.fromtimestamp(LITERAL_HOUR / 1000, timezone.utc).isoformat()
     hour = storage_cli(services, ks, "query", "aapl", "--from", start, "--to", "2025-08-27T14:30Z",
                        "--limit", "3", "--json")  # fmt: skip
     assert hour.returncode == 0, hour.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -115,8 +115,12 @@ def test_stooq_asks_several_symbols_at_once_and_reads_warsaw_time(source_server)
         ),
     )
     items = list(StooqSource(http(), source_server.url).fetch(["AAPL", "BMW.DE"]))
-    summer = int(datetime(2025, 8, 27, 20, 0, 1, tzinfo=UTC).timestamp() * 1000)  # CEST = UTC+2
-    winter = int(datetime(2025, 1, 15, 16, 35, 0, tzinfo=UTC).timestamp() * 1000)  # CET = UTC+1
+    summer = int(
+        datetime(2025, 8, 27, 20, 0, 1, tzinfo=timezone.utc).timestamp() * 1000
+    )  # CEST = UTC+2
+    winter = int(
+        datetime(2025, 1, 15, 16, 35, 0, tzinfo=timezone.utc).timestamp() * 1000
+    )  # CET = UTC+1
     assert items == [
         Tick("AAPL", 230.49, 30134069, summer, "stooq"),
         Tick("BMW.DE", 80.5, 1200, winter, "stooq"),

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -12,7 +12,7 @@ from storage.query import (
     to_table,
 )
 
-NOW = int(datetime(2025, 8, 27, 0, 30, tzinfo=UTC).timestamp() * 1000)
+NOW = int(datetime(2025, 8, 27, 0, 30, tzinfo=timezone.utc).timestamp() * 1000)
 DAY = 86_400_000
 
 

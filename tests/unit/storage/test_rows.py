@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from common.contract import Aggregate, Tick
 from storage import rows
 
-T0 = int(datetime(2025, 8, 27, 23, 59, 59, 999_000, tzinfo=UTC).timestamp() * 1000)
+T0 = int(datetime(2025, 8, 27, 23, 59, 59, 999_000, tzinfo=timezone.utc).timestamp() * 1000)
 
 
 def tick(ts=T0, seq=0, symbol="AAPL", price=1.0):
