@@ -78,9 +78,12 @@ stack-status: ## show whether each native service answers
 stack-resolve: ## fetch the Kafka, Cassandra and Spark-connector jars into the cache
 	$(PYTHON) -m stack resolve
 
-.PHONY: bench bench-producer bench-processor bench-storage cqlsh
+.PHONY: bench bench-pipeline bench-producer bench-processor bench-storage cqlsh
 
-bench: bench-producer bench-processor bench-storage ## run every benchmark (prints figures)
+bench: bench-pipeline bench-producer bench-processor bench-storage ## run every benchmark (prints figures)
+
+bench-pipeline: ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
+	$(PYTHON) -m stack.pipeline_bench
 
 bench-producer: ## producer: simulated ticks/s into Kafka beside Kafka's own ProducerPerformance
 	$(PYTHON) -m producer.bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,41 @@ from stack.local import LocalPipeline, LocalSettings
 from stack.native import NativeStack, StackError
 from stack.services import SERVICES
 from stack.settings import StackSettings, default_cache_dir
+
+_PORTS = ("zookeeper_port", "kafka_port", "cassandra_port", "cassandra_storage_port")
+_HEAPS = ("zookeeper_heap", "kafka_heap", "cassandra_heap")
+
+
+def _add_service_options(sub: argparse.ArgumentParser) -> None:
+    d = StackSettings()
+    for name in _PORTS:
+        sub.add_argument(
+            "--" + name.replace("_", "-"),
+            type=positive_int,
+            default=getattr(d, name),
+            help=name.replace("_", " "),
+        )
+    for name in _HEAPS:
+        sub.add_argument(
+            "--" + name.replace("_", "-"),
+            default=getattr(d, name),
+            help=f"JVM {name.replace('_', ' ')}",
+        )
+    sub.add_argument(
+        "--timeout",
+        type=positive_int,
+        default=int(d.start_timeout_s),
+        help="seconds each service gets to become ready",
+    )
+
+
+def _stack_settings(args: argparse.Namespace) -> StackSettings:
+    return StackSettings(
+        run_dir=args.run_dir.resolve(),
+        cache_dir=args.cache_dir.resolve(),
+        start_timeout_s=float(args.timeout),
+        **{name: getattr(args, name) for name in _PORTS + _HEAPS},
+    )
 
 
 def build_parser() -> EnvArgumentParser:
@@ -46,21 +82,7 @@ def build_parser() -> EnvArgumentParser:
         default=[],
         help="only these services (default: all)",
     )
-    d = StackSettings()
-    for name in ("zookeeper_port", "kafka_port", "cassandra_port", "cassandra_storage_port"):
-        flag = "--" + name.replace("_", "-")
-        up.add_argument(
-            flag, type=positive_int, default=getattr(d, name), help=name.replace("_", " ")
-        )
-    for name in ("zookeeper_heap", "kafka_heap", "cassandra_heap"):
-        flag = "--" + name.replace("_", "-")
-        up.add_argument(flag, default=getattr(d, name), help=f"JVM {name.replace('_', ' ')}")
-    up.add_argument(
-        "--timeout",
-        type=positive_int,
-        default=int(d.start_timeout_s),
-        help="seconds each service gets to become ready",
-    )
+    _add_service_options(up)
 
     stop = sub.add_parser("down", help="stop the services (SIGTERM, then SIGKILL)")
     stop.add_argument("services", nargs="*", choices=[[], *SERVICES], default=[])
@@ -96,6 +118,7 @@ def build_parser() -> EnvArgumentParser:
         default=env.get("WINDOWS", "10s,1m"),
         help="aggregate window sizes [env: WINDOWS]",
     )
+    _add_service_options(local)
     sub.add_parser("resolve", help="fetch every jar into the cache (Kafka, Cassandra, Spark)")
     sub.add_parser("jars", help="print the Spark Kafka connector jars, comma separated")
     return parser  # fmt: skip
@@ -106,19 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         if args.command == "up":
-            settings = StackSettings(
-                run_dir=args.run_dir.resolve(),
-                cache_dir=args.cache_dir.resolve(),
-                zookeeper_port=args.zookeeper_port,
-                kafka_port=args.kafka_port,
-                cassandra_port=args.cassandra_port,
-                cassandra_storage_port=args.cassandra_storage_port,
-                zookeeper_heap=args.zookeeper_heap,
-                kafka_heap=args.kafka_heap,
-                cassandra_heap=args.cassandra_heap,
-                start_timeout_s=float(args.timeout),
-            )
-            took = NativeStack(settings).up(args.services or SERVICES)
+            took = NativeStack(_stack_settings(args)).up(args.services or SERVICES)
             print(f"stack up in {took:.1f}s; point clients at it with: eval $(python -m stack env)")
             return 0
         if args.command == "resolve":
@@ -167,7 +178,7 @@ def _run_local(args) -> int:
         print(f"stack local: {e}", file=sys.stderr)
         return 2
     settings = LocalSettings(
-        stack=StackSettings(run_dir=args.run_dir.resolve(), cache_dir=args.cache_dir.resolve()),
+        stack=_stack_settings(args),
         symbols=symbols,
         source=args.source,
         interval=args.interval,

@@ -129,6 +129,7 @@ class LocalPipeline:
 
     def _print_where_to_look(self) -> None:
         s = self.settings.stack
+        query_env = "" if s.cassandra_port == 9042 else f"CASSANDRA_PORT={s.cassandra_port} "
         print(
             f"""
 Stock-System is running natively. Press Ctrl-C to stop everything.
@@ -136,7 +137,7 @@ Stock-System is running natively. Press Ctrl-C to stop everything.
   Kafka        {s.kafka_bootstrap}   topics: ticks, aggregates, dead-letters
   Cassandra    cqlsh {s.host} {s.cassandra_port}   keyspace: {self.settings.keyspace}
                (README.md, "Query with cqlsh", has ready-made queries)
-  query CLI    python -m storage query latest
+  query CLI    {query_env}python -m storage query latest
   logs         {self.settings.logs_dir}/{{producer,processor,storage}}.log
   services     {s.run_dir}/{{zookeeper,kafka,cassandra}}/
 """,
