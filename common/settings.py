@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, TICKS_TOPIC
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -113,3 +116,47 @@ def host_list(text: str) -> list[str]:
     if not hosts:
         raise argparse.ArgumentTypeError("give at least one host")
     return hosts
+
+
+def topic_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._\-]{1,249}", text) or text in (".", ".."):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Kafka topic name: use 1 to 249 letters, digits, '.', '_' or '-'"
+        )
+    return text
+
+
+def log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level: use DEBUG, INFO or WARNING")
+    return level
+
+
+# The pipeline's topics: flag stem, environment twin, default name, what flows there.
+_TOPICS = {
+    "ticks": ("TICKS_TOPIC", TICKS_TOPIC, "raw ticks, keyed by symbol"),
+    "aggregates": ("AGGREGATES_TOPIC", AGGREGATES_TOPIC, "windowed aggregates, keyed by symbol"),
+    "dead-letter": ("DEAD_LETTER_TOPIC", DEAD_LETTER_TOPIC, "refused input, with the reason"),
+}
+
+
+def add_kafka_options(parser: EnvArgumentParser, *topics: str) -> None:
+    """--bootstrap-servers and the --<name>-topic options a stage uses, the same in every stage."""
+    parser.add_env_argument(
+        "--bootstrap-servers",
+        env="KAFKA_BOOTSTRAP_SERVERS",
+        default="127.0.0.1:9092",
+        help="Kafka brokers, host:port[,host:port]",
+    )
+    for name in topics:
+        env, default, what = _TOPICS[name]
+        parser.add_env_argument(
+            f"--{name}-topic", env=env, type=topic_name, default=default, help=f"topic of {what}"
+        )
+
+
+def add_log_level(parser: EnvArgumentParser) -> None:
+    parser.add_env_argument(
+        "--log-level", env="LOG_LEVEL", type=log_level, default="INFO", help="logging level"
+    )

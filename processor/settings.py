@@ -11,6 +11,8 @@ from pathlib import Path
 from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, TICKS_TOPIC
 from common.settings import (
     EnvArgumentParser,
+    add_kafka_options,
+    add_log_level,
     duration_ms,
     format_duration,
     non_negative_int,
@@ -77,15 +79,6 @@ def window_list(text: str) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
-def topic_name(text: str) -> str:
-    legal = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-    if not text or len(text) > 249 or not set(text) <= legal or text in (".", ".."):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a Kafka topic name: use up to 249 letters, digits, '.', '_' or '-'"
-        )
-    return text
-
-
 def jar_list(text: str) -> tuple[Path, ...]:
     jars = tuple(Path(p.strip()) for p in text.split(",") if p.strip())
     if not jars:
@@ -104,33 +97,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
         environ=env,
     )
     add = parser.add_env_argument
-    add(
-        "--bootstrap-servers",
-        env="KAFKA_BOOTSTRAP_SERVERS",
-        default="127.0.0.1:9092",
-        help="Kafka brokers, host:port[,host:port]",
-    )
-    add(
-        "--ticks-topic",
-        env="TICKS_TOPIC",
-        type=topic_name,
-        default=TICKS_TOPIC,
-        help="topic the ticks are read from",
-    )
-    add(
-        "--aggregates-topic",
-        env="AGGREGATES_TOPIC",
-        type=topic_name,
-        default=AGGREGATES_TOPIC,
-        help="topic the aggregates are written to",
-    )
-    add(
-        "--dead-letter-topic",
-        env="DEAD_LETTER_TOPIC",
-        type=topic_name,
-        default=DEAD_LETTER_TOPIC,
-        help="topic refused messages are written to",
-    )
+    add_kafka_options(parser, "ticks", "aggregates", "dead-letter")
     add(
         "--spark-master",
         env="SPARK_MASTER",
@@ -201,14 +168,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
         default=cache,
         help="where the connector jars are cached",
     )
-    add(
-        "--log-level",
-        env="LOG_LEVEL",
-        default="INFO",
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        type=str.upper,
-        help="logging level",
-    )
+    add_log_level(parser)
     return parser  # fmt: skip
 
 

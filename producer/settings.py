@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from common.contract import DEAD_LETTER_TOPIC, TICKS_TOPIC, ContractError, parse_symbols
 from common.settings import (
     EnvArgumentParser,
+    add_kafka_options,
+    add_log_level,
     duration_ms,
     non_negative_int,
     positive_int,
@@ -27,7 +29,6 @@ POLLED_SOURCES = ("yahoo", "stooq", "finnhub")
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA")
 # A Kafka topic name: what the broker accepts (letters, digits, . _ -; at most 249 characters).
-_TOPIC_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 class Secret:
@@ -89,14 +90,6 @@ class ProducerSettings:
         return self.source in POLLED_SOURCES
 
 
-def _topic(text: str) -> str:
-    if not text or len(text) > 249 or set(text) - _TOPIC_CHARS or text in (".", ".."):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a Kafka topic name: use 1 to 249 letters, digits, '.', '_' or '-'"
-        )
-    return text
-
-
 def _url(text: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -140,13 +133,6 @@ def _one_of(names: tuple[str, ...]):
 
     check.__name__ = "choice"
     return check
-
-
-def _level(text: str) -> str:
-    level = text.strip().upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a log level: use DEBUG, INFO or WARNING")
-    return level
 
 
 def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
@@ -203,28 +189,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
         default=0,
         help="stop after this many ticks (0: run until stopped)",
     )
-    add("--log-level", env="LOG_LEVEL", type=_level, default="INFO", help="logging level")
-
-    add(
-        "--bootstrap-servers",
-        env="KAFKA_BOOTSTRAP_SERVERS",
-        default="127.0.0.1:9092",
-        help="Kafka brokers, host:port[,host:port]",
-    )
-    add(
-        "--ticks-topic",
-        env="TICKS_TOPIC",
-        type=_topic,
-        default=TICKS_TOPIC,
-        help="topic the ticks go to",
-    )
-    add(
-        "--dead-letter-topic",
-        env="DEAD_LETTER_TOPIC",
-        type=_topic,
-        default=DEAD_LETTER_TOPIC,
-        help="topic refused input goes to, with the reason",
-    )
+    add_log_level(p)
+    add_kafka_options(p, "ticks", "dead-letter")
     add(
         "--topic-partitions",
         env="TOPIC_PARTITIONS",

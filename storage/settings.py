@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common import contract
-from common.settings import EnvArgumentParser, duration_ms, host_list, positive_int
+from common.settings import (
+    EnvArgumentParser,
+    add_kafka_options,
+    add_log_level,
+    duration_ms,
+    host_list,
+    positive_int,
+)
 
 KEYSPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 # Data-centre names are formatted into a CQL string literal: no quotes, nothing exotic.
@@ -88,14 +95,6 @@ def ttl_seconds(text: str) -> int:
     return ms // 1000
 
 
-def topic_name(text: str) -> str:
-    if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a Kafka topic name: use letters, digits, '.', '_' or '-'"
-        )
-    return text
-
-
 @dataclass(frozen=True)
 class StorageSettings:
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -125,33 +124,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
     )
     d = StorageSettings()
     add = parser.add_env_argument
-    add(
-        "--kafka-bootstrap-servers",
-        env="KAFKA_BOOTSTRAP_SERVERS",
-        default=d.kafka_bootstrap,
-        help="Kafka brokers, host:port[,host:port]",
-    )
-    add(
-        "--ticks-topic",
-        env="TICKS_TOPIC",
-        type=topic_name,
-        default=d.ticks_topic,
-        help="topic of raw ticks",
-    )
-    add(
-        "--aggregates-topic",
-        env="AGGREGATES_TOPIC",
-        type=topic_name,
-        default=d.aggregates_topic,
-        help="topic of windowed aggregates",
-    )
-    add(
-        "--dead-letter-topic",
-        env="DEAD_LETTER_TOPIC",
-        type=topic_name,
-        default=d.dead_letter_topic,
-        help="where refused messages go, with the reason",
-    )
+    add_kafka_options(parser, "ticks", "aggregates", "dead-letter")
     add(
         "--consumer-group",
         env="CONSUMER_GROUP",
@@ -215,14 +188,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
         default=d.batch_size,
         help="most Kafka records polled and written per batch",
     )
-    add(
-        "--log-level",
-        env="LOG_LEVEL",
-        default=d.log_level,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        type=str.upper,
-        help="logging level",
-    )
+    add_log_level(parser)
 
     sub = parser.add_subparsers(dest="command", metavar="{run,init-schema,query}")
     sub.add_parser("run", help="consume the ticks and aggregates topics into Cassandra (default)")
@@ -251,7 +217,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> StorageSettings:
     return StorageSettings(
-        kafka_bootstrap=args.kafka_bootstrap_servers,
+        kafka_bootstrap=args.bootstrap_servers,
         ticks_topic=args.ticks_topic,
         aggregates_topic=args.aggregates_topic,
         dead_letter_topic=args.dead_letter_topic,
