@@ -16,8 +16,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from common.contract import Tick
+
+if TYPE_CHECKING:  # the HTTP client imports SourceError from here
+    from producer.http_client import HttpClient
 
 # Raw bodies kept in a dead letter; a whole HTML error page adds nothing past this.
 MAX_RAW_BYTES = 2048
@@ -54,9 +58,13 @@ def clip(raw: bytes) -> bytes:
 
 
 class PolledSource(ABC):
-    """A source asked for quotes every interval."""
+    """A source asked for quotes every interval, over HTTP through one shared client."""
 
     name: str
+
+    def __init__(self, http: HttpClient, base_url: str):
+        self._http = http
+        self._base = base_url
 
     @abstractmethod
     def min_interval_s(self, symbol_count: int) -> float:
@@ -66,8 +74,8 @@ class PolledSource(ABC):
     def fetch(self, symbols: Sequence[str]) -> Iterator[Item]:
         """One round. One symbol's or one request's failure is a `Failed`, never an exception."""
 
-    def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
-        """Releases connections."""
+    def close(self) -> None:
+        self._http.close()
 
 
 class StreamSource(ABC):

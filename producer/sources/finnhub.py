@@ -26,12 +26,8 @@ class FinnhubSource(PolledSource):
     name = "finnhub"
 
     def __init__(self, http: HttpClient, base_url: str, api_key: Secret):
-        self._http = http
-        self._base = base_url
+        super().__init__(http, base_url)
         self._key = api_key
-
-    def close(self) -> None:
-        self._http.close()
 
     def min_interval_s(self, symbol_count: int) -> float:
         return max(1.0, symbol_count / CALLS_PER_SECOND)

@@ -20,7 +20,6 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from common.contract import Tick
-from producer.http_client import HttpClient
 from producer.sources.base import Failed, Item, PolledSource, Rejected, SourceError, clip
 
 logger = logging.getLogger(__name__)
@@ -37,13 +36,6 @@ def stooq_symbol(symbol: str) -> str:
 
 class StooqSource(PolledSource):
     name = "stooq"
-
-    def __init__(self, http: HttpClient, base_url: str):
-        self._http = http
-        self._base = base_url
-
-    def close(self) -> None:
-        self._http.close()
 
     def min_interval_s(self, symbol_count: int) -> float:
         requests_per_round = -(-symbol_count // SYMBOLS_PER_REQUEST)

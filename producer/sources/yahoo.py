@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import quote
 
 from common.contract import Tick
-from producer.http_client import HttpClient
 from producer.sources.base import Failed, Item, NoData, PolledSource, Rejected, SourceError, clip
 
 logger = logging.getLogger(__name__)
@@ -22,13 +21,6 @@ logger = logging.getLogger(__name__)
 
 class YahooSource(PolledSource):
     name = "yahoo"
-
-    def __init__(self, http: HttpClient, base_url: str):
-        self._http = http
-        self._base = base_url
-
-    def close(self) -> None:
-        self._http.close()
 
     def min_interval_s(self, symbol_count: int) -> float:
         # An unofficial API that answers heavy use with 429: stay near one request a second.
