@@ -77,18 +77,34 @@ def _is_zombie(pid: int) -> bool:
 
 
 def terminate(pid: int, grace_s: float) -> bool:
-    """SIGTERM, wait up to grace_s, then SIGKILL. True when it had to be killed."""
-    if not alive(pid):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+    """SIGTERM, wait up to grace_s, then SIGKILL. True when it had to be killed.
+
+    Only the leader gets SIGTERM: a stage shuts its own children down in order (the processor
+    stops its Spark queries before the JVM goes). Whatever of its group outlives it is killed.
+    """
+    if alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive(pid):
+            kill(pid)
+            return True
+    _clear_group(pid)
+    return False
+
+
+def _clear_group(pgid: int, grace_s: float = 5.0) -> None:
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        if not alive(pid):
-            return False
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
         time.sleep(0.1)
-    kill(pid)
-    return True
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def kill(pid: int) -> None:

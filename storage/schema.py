@@ -14,6 +14,9 @@ logger = logging.getLogger(__name__)
 SCHEMA_FILE = Path(__file__).with_name("schema.cql")
 DEFAULT_KEYSPACE = "stocks"
 TABLES = ("ticks", "aggregates", "latest_prices")
+# Columns added to schema.cql after its first release: CREATE TABLE IF NOT EXISTS leaves an
+# existing table as it is, so these are added to it (table, column, type), idempotently.
+ADDED_COLUMNS = (("aggregates", "written_at", "timestamp"),)
 
 _COMMENT = re.compile(r"--[^\n]*")
 _KEYSPACE_DECL = re.compile(rf"(CREATE KEYSPACE IF NOT EXISTS\s+){DEFAULT_KEYSPACE}\b")
@@ -59,6 +62,11 @@ def apply(session: Any, keyspace: str, replication: Replication) -> None:
     for _kind, cql in render(keyspace, replication):
         session.execute(cql, timeout=60)
         logger.debug("applied %s", cql[:80])
+    for table, column, kind in ADDED_COLUMNS:
+        # Constants above and a validated keyspace: nothing here comes from data.
+        session.execute(
+            f"ALTER TABLE {keyspace}.{table} ADD IF NOT EXISTS {column} {kind}", timeout=60
+        )
     row = session.execute(
         "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
     ).one()

@@ -69,8 +69,10 @@ class CassandraWriter:
         )
         self._insert_aggregate = self._prepare(
             f"INSERT INTO {ks}.aggregates (symbol, window_ms, day, window_start, window_end, "  # noqa: S608
-            "open, high, low, close, avg, vwap, volume, count) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ? AND TTL ?"
+            "open, high, low, close, avg, vwap, volume, count, written_at) "
+            # written_at is the coordinator's clock: WRITETIME of this row is a version number.
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, toTimestamp(now())) "
+            "USING TIMESTAMP ? AND TTL ?"
         )
         return self
 

@@ -1,0 +1,362 @@
+"""The whole pipeline as the user runs it: producer, processor and storage as subprocesses.
+
+Each test gets its own topics, keyspace, consumer group and checkpoint directory, so runs never
+see each other's data. The producer publishes seeded simulated ticks (`--sim-seed`, `--sim-start`,
+`--max-ticks`), which `producer.simulated_ticks` regenerates exactly: that list is what the
+tables must end up holding, and what the reference aggregation is computed from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from common.contract import Aggregate, Tick, now_ms
+from common.reference import aggregate, differences
+from producer import simulated_ticks
+from stack import processes
+from storage.cluster import connect
+
+REPO = Path(__file__).resolve().parents[3]
+STAGES = ("storage", "processor", "producer")
+# Seconds each stage gets to stop on SIGTERM at teardown before it is killed.
+_STOP_GRACE_S = 30.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one pipeline run publishes: enough to regenerate every tick it sends."""
+
+    symbols: tuple[str, ...]
+    seed: int
+    count: int
+    rate: float
+    windows_ms: tuple[int, ...] = (10_000,)
+    # Far above the event-time span of a run (count / rate seconds), so no tick can ever be
+    # behind the watermark, however batches are cut or however long a fault holds a stage
+    # back: every tick must count, and the plain reference aggregation is the expected result.
+    watermark: str = "5m"
+    start_ms: int = field(default_factory=now_ms)
+
+    def __post_init__(self) -> None:
+        span_ms = self.count / self.rate * 1000
+        assert span_ms < 60_000, "keep runs shorter than the watermark allows"
+
+    def ticks(self) -> list[Tick]:
+        return list(simulated_ticks(self.seed, self.symbols, self.count, self.start_ms, self.rate))
+
+
+def symbols(n: int) -> tuple[str, ...]:
+    return tuple(f"E2E{i:02d}" for i in range(n))
+
+
+class StageDied(AssertionError):
+    pass
+
+
+class Pipeline:
+    """Starts, kills and restarts the three stages; reads what they stored."""
+
+    def __init__(self, env: dict[str, str], logs: Path, session, keyspace: str, topics: dict):
+        self.env = env
+        self.logs = logs
+        self.session = session
+        self.keyspace = keyspace
+        self.topics = topics
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.run: Run | None = None
+        # Stages a test stopped or killed on purpose, or that exit by design (the producer).
+        self.may_exit: set[str] = set()
+
+    # --- stages ----------------------------------------------------------------------------
+
+    def log(self, stage: str) -> Path:
+        return self.logs / f"{stage}.log"
+
+    def log_text(self, stage: str) -> str:
+        path = self.log(stage)
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self, stage: str, extra: dict[str, str] | None = None) -> int:
+        with self.log(stage).open("ab") as log:
+            # Its own process group, so a kill takes the stage's children (Spark's JVM and
+            # Python workers) down with it, as a crash of the whole stage would.
+            proc = subprocess.Popen(
+                [sys.executable, "-m", stage],
+                cwd=REPO, env={**self.env, **(extra or {})}, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.procs[stage] = proc
+        self.may_exit.discard(stage)
+        return proc.pid
+
+    def start_producer(self, run: Run) -> int:
+        self.run = run
+        pid = self.start(
+            "producer",
+            {
+                "PRICE_SOURCE": "simulated",
+                "SYMBOLS": ",".join(run.symbols),
+                "SIM_SEED": str(run.seed),
+                "SIM_START": str(run.start_ms),
+                "SIM_RATE": str(run.rate),
+                "MAX_TICKS": str(run.count),
+                "STATS_INTERVAL": "5s",
+            },
+        )
+        self.may_exit.add("producer")  # it exits by design after MAX_TICKS
+        return pid
+
+    def start_all(self, run: Run) -> None:
+        """Storage and processor first; the producer once the processor's queries run, so the
+        ticks flow through a warm pipeline at a steady rate."""
+        self.start("storage")
+        self.start(
+            "processor",
+            {"WINDOWS": ",".join(f"{w}ms" for w in run.windows_ms), "WATERMARK": run.watermark},
+        )
+        self.wait_for_log("processor", "started queries", 120)
+        self.start_producer(run)
+
+    def alive(self, stage: str) -> bool:
+        return stage in self.procs and self.procs[stage].poll() is None
+
+    def kill(self, stage: str) -> None:
+        """SIGKILL the stage's whole process group, as a crash would."""
+        self.may_exit.add(stage)
+        proc = self.procs[stage]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+    def stop(self, stage: str) -> None:
+        """SIGTERM, then SIGKILL if it has not stopped within the grace period."""
+        self.may_exit.add(stage)
+        proc = self.procs[stage]
+        if proc.poll() is None:
+            # The stage itself, not its group: Spark's JVM must outlive the Python driver's
+            # clean stop of its queries (it exits by itself when the driver has gone).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.kill(stage)
+
+    def stop_all(self) -> dict[str, int]:
+        """Stop every stage in data-flow order (the producer flushes, then the readers finish
+        their batch); returns their exit codes."""
+        for stage in reversed(STAGES):
+            if stage in self.procs:
+                self.stop(stage)
+        return {stage: proc.returncode for stage, proc in self.procs.items()}
+
+    def check_alive(self) -> None:
+        for stage, proc in self.procs.items():
+            if stage not in self.may_exit and proc.poll() is not None:
+                raise StageDied(
+                    f"{stage} exited with {proc.returncode}; its log ends:\n{self.tail(stage)}"
+                )
+
+    def tail(self, stage: str, lines: int = 40) -> str:
+        return processes.log_tail(self.log(stage), lines)
+
+    # --- waiting ---------------------------------------------------------------------------
+
+    def wait_until(self, predicate: Callable[[], object], timeout_s: float, what: str) -> object:
+        """Poll predicate() until truthy; fail early if a stage died, and at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.check_alive()
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- {s}:\n{self.tail(s, 15)}" for s in self.procs)
+                pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n{logs}")
+            time.sleep(0.25)
+
+    def wait_for_log(self, stage: str, text: str, timeout_s: float) -> None:
+        self.wait_until(lambda: text in self.log_text(stage), timeout_s, f"{stage} to log {text!r}")
+
+    def wait_producer_done(self, timeout_s: float) -> None:
+        producer = self.procs["producer"]
+        self.wait_until(lambda: producer.poll() is not None, timeout_s, "the producer to finish")
+        assert producer.returncode == 0, (
+            f"the producer exited with {producer.returncode}:\n{self.tail('producer')}"
+        )
+
+    # --- what is stored --------------------------------------------------------------------
+
+    def stored_ticks(self) -> list[tuple]:
+        return [
+            (r.symbol, r.ts_ms, r.seq, r.price, r.volume, r.source)
+            for r in self.session.execute(
+                "SELECT symbol, toUnixTimestamp(ts) AS ts_ms, seq, price, volume, source "
+                f"FROM {self.keyspace}.ticks"
+            )
+        ]
+
+    def stored_tick_count(self) -> int:
+        # A scan of the keys: count(*) over a table warns on every call, and runs are small.
+        return len(list(self.session.execute(f"SELECT symbol FROM {self.keyspace}.ticks")))
+
+    def stored_aggregates(self) -> dict[tuple[str, int, int], Aggregate]:
+        rows = self.session.execute(
+            "SELECT symbol, window_ms, toUnixTimestamp(window_start) AS start_ms, "
+            "toUnixTimestamp(window_end) AS end_ms, open, high, low, close, avg, vwap, volume, "
+            f"count FROM {self.keyspace}.aggregates"
+        )
+        result = {}
+        for r in rows:
+            agg = Aggregate(r.symbol, r.window_ms, r.start_ms, r.end_ms, r.open, r.high, r.low,
+                            r.close, r.avg, r.vwap, r.volume, r.count)  # fmt: skip
+            result[(agg.symbol, agg.window_ms, agg.window_start)] = agg
+        return result
+
+    def stored_latest(self) -> dict[str, tuple]:
+        return {
+            r.symbol: (r.symbol, r.ts_ms, r.seq, r.price, r.volume, r.source)
+            for r in self.session.execute(
+                "SELECT symbol, toUnixTimestamp(ts) AS ts_ms, seq, price, volume, source "
+                f"FROM {self.keyspace}.latest_prices"
+            )
+        }
+
+    def dead_letter_count(self) -> int:
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.env["KAFKA_BOOTSTRAP_SERVERS"], enable_auto_commit=False
+        )
+        try:
+            topic = self.topics["dead_letters"]
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            return sum(consumer.end_offsets(tps).values()) if tps else 0
+        finally:
+            consumer.close()
+
+    # --- the exact check -------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        """Everything that differs from "each tick stored once, aggregates exact"; [] if none."""
+        run = self.run
+        assert run is not None, "start_producer() first"
+        ticks = run.ticks()
+        want = sorted((t.symbol, t.ts, t.seq, t.price, t.volume, t.source) for t in ticks)
+        got = sorted(self.stored_ticks())
+        problems = []
+        if got != want:
+            missing, extra = set(want) - set(got), set(got) - set(want)
+            problems.append(
+                f"ticks: {len(got)} stored, {len(want)} produced; {len(missing)} missing "
+                f"(e.g. {sorted(missing)[:2]}), {len(extra)} unexpected (e.g. {sorted(extra)[:2]})"
+            )
+        problems += differences(aggregate(ticks, run.windows_ms), self.stored_aggregates())[:20]
+        newest: dict[str, Tick] = {}
+        for t in sorted(ticks, key=lambda t: (t.ts, t.seq)):
+            newest[t.symbol] = t
+        want_latest = {s: (t.symbol, t.ts, t.seq, t.price, t.volume, t.source)
+                       for s, t in newest.items()}  # fmt: skip
+        got_latest = self.stored_latest()
+        if got_latest != want_latest:
+            wrong = sorted(s for s in want_latest.keys() | got_latest.keys()
+                           if want_latest.get(s) != got_latest.get(s))  # fmt: skip
+            problems.append(f"latest_prices differ for {len(wrong)} symbols, e.g. {wrong[:3]}")
+        return problems
+
+    def assert_exact(self, timeout_s: float = 120.0) -> None:
+        """Wait for the pipeline to drain into exactly the expected tables, then check again."""
+        run = self.run
+        assert run is not None
+        self.wait_producer_done(timeout_s)
+        # Counting first is cheap; the full comparison only runs once the count is right.
+        self.wait_until(lambda: self.stored_tick_count() >= run.count, timeout_s,
+                        f"{run.count} ticks to be stored")  # fmt: skip
+        last: list[str] = []
+
+        def exact() -> bool:
+            last[:] = self.problems()
+            return not last
+
+        deadline = time.monotonic() + timeout_s
+        while not exact():
+            self.check_alive()
+            if time.monotonic() > deadline:
+                pytest.fail("the stored data never matched what was produced:\n" + "\n".join(last))
+            time.sleep(1.0)
+        assert self.stored_tick_count() == run.count
+        assert self.dead_letter_count() == 0, "valid ticks were dead-lettered"
+
+
+@pytest.fixture
+def pipeline(services, make_topic, make_keyspace, spark_jars, tmp_path) -> Iterator[Pipeline]:
+    """The three stages on this test's own topics, keyspace, group and checkpoint directory;
+    every stage still running is stopped at the end (SIGTERM, then SIGKILL)."""
+    topics = {
+        "ticks": make_topic(partitions=3, suffix="_ticks"),
+        "aggregates": make_topic(partitions=2, suffix="_aggs"),
+        "dead_letters": make_topic(partitions=1, suffix="_dead"),
+    }
+    keyspace = make_keyspace()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "KAFKA_BOOTSTRAP_SERVERS": services.kafka_bootstrap,
+        "TICKS_TOPIC": topics["ticks"],
+        "AGGREGATES_TOPIC": topics["aggregates"],
+        "DEAD_LETTER_TOPIC": topics["dead_letters"],
+        "CASSANDRA_HOSTS": ",".join(services.cassandra_hosts),
+        "CASSANDRA_PORT": str(services.cassandra_port),
+        "CASSANDRA_KEYSPACE": keyspace,
+        "CONSUMER_GROUP": f"pytest-e2e-{uuid.uuid4().hex[:8]}",
+        "CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "SPARK_MASTER": "local[2]",
+        "SPARK_JARS": ",".join(str(j) for j in spark_jars),
+        "SHUFFLE_PARTITIONS": "2",
+        "TRIGGER_INTERVAL": "500ms",
+        "STACK_CACHE_DIR": str(services.cache_dir),
+        "LOG_LEVEL": "INFO",
+    }
+    # A client of its own for reading the tables: it reconnects within seconds of a Cassandra
+    # restart (the shared session's default policy can take minutes).
+    cluster, session = connect(services.cassandra_hosts, services.cassandra_port)
+    pipe = Pipeline(env, tmp_path, session, keyspace, topics)
+    try:
+        yield pipe
+    finally:
+        pipe.stop_all()
+        cluster.shutdown()
+
+
+def needs_own_stack(services):
+    """The stack a fault test may stop and kill; skips when attached to a shared one."""
+    if services.stack is None:
+        pytest.skip("needs a stack the harness controls (run with the service env vars unset)")
+    return services.stack
+
+
+def wait_for_session(session, timeout_s: float = 120.0) -> None:
+    """Poll until a (shared) session answers again after a Cassandra restart, so the fixtures
+    and tests after this one find it working."""
+    from cassandra.cluster import NoHostAvailable
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            session.execute("SELECT release_version FROM system.local", timeout=5)
+            return
+        except NoHostAvailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
