@@ -21,7 +21,7 @@ from storage.settings import replication
 from storage.writer import CassandraWriter
 
 ROOT = Path(__file__).resolve().parents[3]
-README = ROOT / "storage" / "README.md"
+README = ROOT / "README.md"
 LITERAL_HOUR = int(datetime(2025, 8, 27, 13, 30, tzinfo=timezone.utc).timestamp() * 1000)
 
 
