@@ -3,6 +3,7 @@ written, and after the restart every tick is stored exactly once."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -24,7 +25,7 @@ OUTAGE_S = 10.0
 
 @pytest.mark.slow
 def test_cassandra_stopped_mid_stream_then_restarted_loses_and_duplicates_nothing(
-    services, storage_settings, run_storage, kafka_admin, cassandra_session
+    services, storage_settings, run_storage, kafka_admin, cassandra_session, caplog
 ):
     if services.stack is None:
         pytest.skip("needs a stack the harness controls (run with the service env vars unset)")
@@ -52,9 +53,11 @@ def test_cassandra_stopped_mid_stream_then_restarted_loses_and_duplicates_nothin
                    "the first ticks to be stored")  # fmt: skip
         stack.stop("cassandra")
         stopped_at = time.monotonic()
-        # A batch written just before the node went away may still commit now; after that,
-        # nothing may be committed while Cassandra is down.
-        time.sleep(3)
+        # A batch written just before the node went away may still commit; once the writer has
+        # failed a write and paused, nothing may be committed while Cassandra is down.
+        caplog.set_level(logging.WARNING, logger="storage.consumer")
+        wait_until(lambda: any("batch not stored" in r.getMessage() for r in caplog.records),
+                   OUTAGE_S, "the writer to notice the outage")  # fmt: skip
         committed_while_down = committed_offsets(kafka_admin, s.consumer_group)
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped_at)))  # the outage itself
         assert committed_offsets(kafka_admin, s.consumer_group) == committed_while_down
