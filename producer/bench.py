@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,12 +59,6 @@ class Figure:
         return self.records * self.record_bytes / self.seconds / 1e6
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def broker(bootstrap: str | None) -> Iterator[tuple[str, Path]]:
     """(bootstrap servers, jar cache) of the given broker, or of one started here."""
@@ -76,9 +69,7 @@ def broker(bootstrap: str | None) -> Iterator[tuple[str, Path]]:
         yield bootstrap, default_cache_dir()
         return
     with tempfile.TemporaryDirectory(prefix="producer-bench-") as run_dir:
-        settings = StackSettings(
-            run_dir=Path(run_dir), zookeeper_port=_free_port(), kafka_port=_free_port()
-        )
+        settings = StackSettings.on_free_ports(Path(run_dir))
         stack = NativeStack(settings, tie_to_parent=True)
         logger.info("starting ZooKeeper and Kafka for the benchmark in %s", run_dir)
         stack.up(["zookeeper", "kafka"])

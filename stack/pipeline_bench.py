@@ -28,7 +28,6 @@ import math
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -615,12 +614,6 @@ def window_latency(
 # --- the run ------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def services(bench: BenchSettings, workdir: Path) -> Iterator[tuple[str, tuple[str, ...], int]]:
     """The services to run against: the ones the settings name, or a stack of its own."""
@@ -630,13 +623,7 @@ def services(bench: BenchSettings, workdir: Path) -> Iterator[tuple[str, tuple[s
     from stack.native import NativeStack
     from stack.settings import StackSettings
 
-    settings = StackSettings(
-        run_dir=workdir / "stack",
-        zookeeper_port=_free_port(),
-        kafka_port=_free_port(),
-        cassandra_port=_free_port(),
-        cassandra_storage_port=_free_port(),
-    )
+    settings = StackSettings.on_free_ports(workdir / "stack")
     stack = NativeStack(settings, tie_to_parent=True)
     logger.info("starting a stack of its own in %s", settings.run_dir)
     stack.up()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -43,3 +44,18 @@ class StackSettings:
 
     def with_ports(self, **ports: int) -> StackSettings:
         return replace(self, **ports)
+
+    @classmethod
+    def on_free_ports(cls, run_dir: Path, **overrides: object) -> StackSettings:
+        """A throwaway stack's settings (tests, benchmarks): every port picked free by the OS."""
+        ports = {
+            name: free_port()
+            for name in ("zookeeper_port", "kafka_port", "cassandra_port", "cassandra_storage_port")
+        }
+        return cls(run_dir=run_dir, **{**ports, **overrides})
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import socket
 import sys
 import tempfile
 import time
@@ -198,12 +197,6 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = EnvArgumentParser(prog="python -m storage.bench", description=__doc__.split("\n")[0])
     parser.add_env_argument(
@@ -281,8 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         from stack import NativeStack, StackSettings
 
         with tempfile.TemporaryDirectory(prefix="storage-bench-") as tmp:
-            stack_settings = StackSettings(run_dir=Path(tmp), cassandra_port=_free_port(),
-                                           cassandra_storage_port=_free_port())  # fmt: skip
+            stack_settings = StackSettings.on_free_ports(Path(tmp))
             stack = NativeStack(stack_settings, tie_to_parent=True)
             stack.up(["cassandra"])
             try:

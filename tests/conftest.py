@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,12 +35,6 @@ class Services:
         return self.stack.settings.cache_dir if self.stack else default_cache_dir()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -55,14 +48,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             stack=None,
         )
         return
-    settings = StackSettings(
-        run_dir=tmp_path_factory.mktemp("stack"),
-        zookeeper_port=_free_port(),
-        kafka_port=_free_port(),
-        cassandra_port=_free_port(),
-        cassandra_storage_port=_free_port(),
-        kafka_heap="512m",
-    )
+    settings = StackSettings.on_free_ports(tmp_path_factory.mktemp("stack"), kafka_heap="512m")
     stack = NativeStack(settings, tie_to_parent=True)
     stack.up()
     try:
