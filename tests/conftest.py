@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -77,8 +78,28 @@ def kafka_admin(services: Services):
     admin.close()
 
 
+def _delete_topics(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> None:
+    # A fresh client each try: one that saw the broker stop (fault tests) may still be backing
+    # off from it after the broker is back.
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            admin.delete_topics(topics)
+            return
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            admin.close()
+        time.sleep(0.5)
+
+
 @pytest.fixture
-def make_topic(request, kafka_admin) -> Iterator[Callable[..., str]]:
+def make_topic(request, services, kafka_admin) -> Iterator[Callable[..., str]]:
     """Creates a topic of this test's own; deleted when the test ends."""
     from kafka.admin import NewTopic
 
@@ -92,7 +113,7 @@ def make_topic(request, kafka_admin) -> Iterator[Callable[..., str]]:
 
     yield make
     if created:
-        kafka_admin.delete_topics(created)
+        _delete_topics(services.kafka_bootstrap, created)
 
 
 @pytest.fixture(scope="session")
