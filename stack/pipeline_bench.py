@@ -153,7 +153,7 @@ def parse_settings(argv: list[str] | None = None) -> BenchSettings:
         help="where the results table (and the stages' logs) are written",
     )
     add(
-        "--kafka-bootstrap-servers",
+        "--bootstrap-servers",
         env="KAFKA_BOOTSTRAP_SERVERS",
         default=None,
         help="use this Kafka (with CASSANDRA_HOSTS); unset: start a stack of its own",
@@ -182,7 +182,7 @@ def parse_settings(argv: list[str] | None = None) -> BenchSettings:
         help="logging level",
     )
     args = p.parse_args(argv)
-    if (args.kafka_bootstrap_servers is None) != (args.cassandra_hosts is None):
+    if (args.bootstrap_servers is None) != (args.cassandra_hosts is None):
         p.error(
             "set both KAFKA_BOOTSTRAP_SERVERS and CASSANDRA_HOSTS to use running services, "
             "or neither to let the bench start its own"
@@ -197,7 +197,7 @@ def parse_settings(argv: list[str] | None = None) -> BenchSettings:
         drain_timeout_s=args.drain_timeout / 1000,
         latency_symbols=args.latency_symbols,
         results_dir=args.results_dir,
-        kafka_bootstrap=args.kafka_bootstrap_servers,
+        kafka_bootstrap=args.bootstrap_servers,
         cassandra_hosts=tuple(args.cassandra_hosts) if args.cassandra_hosts else None,
         cassandra_port=args.cassandra_port,
         spark_master=args.spark_master,
