@@ -2,7 +2,12 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-PYTHON ?= python3
+# Every target runs in the project's own virtual environment, made on first use and
+# reinstalled only when a requirements file changes (the stamp below).
+VENV ?= .venv
+BOOTSTRAP_PYTHON ?= python3
+PYTHON := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # What the pipeline follows, for `make up` and `make local`: SYMBOLS=AAPL,MSFT SOURCE=yahoo INTERVAL=5
 SYMBOLS ?= AAPL,MSFT,GOOG
@@ -13,29 +18,37 @@ COMPOSE ?= docker compose
 
 
 .PHONY: up down logs ps topics clean local clean-local
-.PHONY: help install test test-unit test-integration lint format stack-up stack-down stack-status stack-resolve
+.PHONY: help venv install test test-unit test-integration lint format stack-up stack-down stack-status stack-resolve
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	@command -v $(BOOTSTRAP_PYTHON) >/dev/null || { echo "$(BOOTSTRAP_PYTHON) not found: install Python 3.10 or newer (apt-get install python3 python3-venv)"; exit 1; }
+	@test -x $(PYTHON) || $(BOOTSTRAP_PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): apt-get install python3-venv"; exit 1; }
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV_STAMP) ## create .venv and install the Python packages (done by every target that needs them)
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## install Python packages and fetch the services' jars (Maven Central) into ~/.cache
-	$(PYTHON) -m pip install -r requirements-dev.txt
+install: $(VENV_STAMP) ## install Python packages into .venv and fetch the services' jars into ~/.cache
 	$(PYTHON) -m stack resolve
 
-test: ## run every test: unit, then integration on real ZooKeeper/Kafka/Cassandra/Spark
+test: $(VENV_STAMP) ## run every test: unit, then integration on real ZooKeeper/Kafka/Cassandra/Spark
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
 
-test-unit: ## run the fast unit tests only (no services)
+test-unit: $(VENV_STAMP) ## run the fast unit tests only (no services)
 	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: ## run the integration tests (the harness starts the services)
+test-integration: $(VENV_STAMP) ## run the integration tests (the harness starts the services)
 	$(PYTHON) -m pytest tests/integration $(PYTEST_ARGS)
 
-lint: ## ruff lint and format check
+lint: $(VENV_STAMP) ## ruff lint and format check
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-format: ## apply ruff's formatting and safe fixes
+format: $(VENV_STAMP) ## apply ruff's formatting and safe fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
@@ -52,46 +65,46 @@ logs: ## follow the Docker pipeline's logs
 ps: ## show the Docker pipeline's containers and their health
 	$(COMPOSE) ps
 
-topics: ## topics, message counts and consumer lag (Docker or native: Kafka on localhost:9092)
+topics: $(VENV_STAMP) ## topics, message counts and consumer lag (Docker or native: Kafka on localhost:9092)
 	$(PYTHON) -m stack topics --bootstrap-servers $${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 
 clean: ## stop the Docker pipeline and DELETE its volumes (all stored ticks and aggregates)
 	@echo "This removes the compose volumes: Kafka, Cassandra and checkpoint data are deleted."
 	$(COMPOSE) down -v --remove-orphans
 
-local: ## run the whole pipeline natively, without Docker (Ctrl-C stops everything)
+local: $(VENV_STAMP) ## run the whole pipeline natively, without Docker (Ctrl-C stops everything)
 	$(PYTHON) -m stack local --symbols "$(SYMBOLS)" --source "$(SOURCE)" --interval "$(INTERVAL)"
 
-clean-local: ## DELETE the native stack's data, logs and checkpoints (keeps the jar cache)
+clean-local: $(VENV_STAMP) ## DELETE the native stack's data, logs and checkpoints (keeps the jar cache)
 	$(PYTHON) -m stack down
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/stock-system/run
 
-stack-up: ## start ZooKeeper, Kafka and Cassandra natively on their default ports
+stack-up: $(VENV_STAMP) ## start ZooKeeper, Kafka and Cassandra natively on their default ports
 	$(PYTHON) -m stack up
 
-stack-down: ## stop the native services
+stack-down: $(VENV_STAMP) ## stop the native services
 	$(PYTHON) -m stack down
 
-stack-status: ## show whether each native service answers
+stack-status: $(VENV_STAMP) ## show whether each native service answers
 	$(PYTHON) -m stack status
 
-stack-resolve: ## fetch the Kafka, Cassandra and Spark-connector jars into the cache
+stack-resolve: $(VENV_STAMP) ## fetch the Kafka, Cassandra and Spark-connector jars into the cache
 	$(PYTHON) -m stack resolve
 
 .PHONY: bench bench-pipeline bench-producer bench-processor bench-storage cqlsh
 
 bench: bench-pipeline bench-producer bench-processor bench-storage ## run every benchmark (prints figures)
 
-bench-pipeline: ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
+bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
 	$(PYTHON) -m stack.pipeline_bench
 
-bench-producer: ## producer: simulated ticks/s into Kafka beside Kafka's own ProducerPerformance
+bench-producer: $(VENV_STAMP) ## producer: simulated ticks/s into Kafka beside Kafka's own ProducerPerformance
 	$(PYTHON) -m producer.bench
 
-bench-processor: ## processor: sustained ticks/s through Spark over 500 symbols, batch durations
+bench-processor: $(VENV_STAMP) ## processor: sustained ticks/s through Spark over 500 symbols, batch durations
 	$(PYTHON) -m processor.bench
 
-bench-storage: ## storage: rows/s into Cassandra beside a naive writer and a multi-process loader
+bench-storage: $(VENV_STAMP) ## storage: rows/s into Cassandra beside a naive writer and a multi-process loader
 	$(PYTHON) -m storage.bench
 
 cqlsh: ## open cqlsh on whichever stack runs: the compose container, else the native node

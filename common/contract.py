@@ -6,11 +6,13 @@ aggregate is one compact JSON object; times are epoch milliseconds in UTC.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +26,26 @@ MAX_MESSAGE_BYTES = 4096
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9.\-^=]{1,15}$")
 EARLIEST_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_FUTURE_MS = 24 * 60 * 60 * 1000
+MAX_SOURCE_CHARS = 32
+
+# Bounds on every number, checked where a message is parsed, so that no stage downstream can
+# overflow on what the contract let through.
+# Prices: the dearest listed share trades near 10^6 and the cheapest crypto tokens near 10^-8,
+# so (0, 10^9] with a floor of 10^-9 keeps every real price and refuses denormals and junk.
+# price * volume is then at most 10^21 per tick: a window's sum of those is far inside a double.
+MIN_PRICE = 1e-9
+MAX_PRICE = 1e9
+# Volume: no instrument trades more than ~10^11 units a day. 10^12 per tick leaves room for a
+# window's sum of 9.2 million maximal ticks inside a signed 64-bit integer (Spark's LongType,
+# Cassandra's bigint), which is what the processor's sum(volume) and storage's column hold.
+MAX_VOLUME = 10**12
+# seq tells apart ticks in one millisecond; Cassandra stores it as int (32-bit signed).
+MAX_SEQ = 2**31 - 1
+# An aggregate's volume is a sum of volumes (bigint); its count of ticks is an int column.
+MAX_AGGREGATE_VOLUME = 2**63 - 1
+MAX_AGGREGATE_COUNT = 2**31 - 1
+# Window sizes: from one millisecond up to a day (window_ms is an int column too).
+MAX_WINDOW_MS = 24 * 60 * 60 * 1000
 
 
 class ContractError(ValueError):
@@ -59,35 +81,52 @@ def _price(name: str, value: object) -> float:
     # bool is an int subclass; a True price is a bug upstream, not a price of 1.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ContractError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, int) and not -(10**20) < value < 10**20:
+        # float() of a huge int raises OverflowError; no price is anywhere near this anyway.
+        raise ContractError(
+            f"{name} must be at most {MAX_PRICE:g}, got an integer of {len(str(abs(value)))} digits"
+        )
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ContractError(f"{name} must be a finite number above 0, got {value!r}")
+    if not MIN_PRICE <= value <= MAX_PRICE:
+        raise ContractError(f"{name} {value!r} is outside {MIN_PRICE:g}..{MAX_PRICE:g}")
     return value
 
 
-def _count(name: str, value: object) -> int:
+def _count(name: str, value: object, limit: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ContractError(f"{name} must be a whole number, got {value!r}")
+        raise ContractError(f"{name} must be a whole number, got {_short(value)}")
     if value < 0:
-        raise ContractError(f"{name} must not be negative, got {value}")
+        raise ContractError(f"{name} must not be negative, got {_short(value)}")
+    if value > limit:
+        raise ContractError(f"{name} {_short(value)} is above the limit of {limit}")
     return value
+
+
+def _short(value: object) -> str:
+    """A value for a reason text: huge numbers and long strings would flood the dead letters."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _timestamp(name: str, value: object, now: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ContractError(f"{name} must be epoch milliseconds as a whole number, got {value!r}")
+        raise ContractError(
+            f"{name} must be epoch milliseconds as a whole number, got {_short(value)}"
+        )
     if value < EARLIEST_TS_MS:
         hint = " (seconds instead of milliseconds?)" if value > 946_684_800 else ""
         raise ContractError(f"{name} {value} is before the year 2000{hint}")
     limit = (now_ms() if now is None else now) + MAX_FUTURE_MS
     if value > limit:
-        raise ContractError(f"{name} {value} is more than a day in the future")
+        raise ContractError(f"{name} {_short(value)} is more than a day in the future")
     return value
 
 
-def _text(name: str, value: object, limit: int = 32) -> str:
+def _text(name: str, value: object, limit: int = MAX_SOURCE_CHARS) -> str:
     if not isinstance(value, str) or not value or len(value) > limit:
         raise ContractError(f"{name} must be a non-empty string of at most {limit} characters")
     return value
@@ -109,14 +148,22 @@ class Tick:
     source: str
     seq: int = 0
 
+    @property
+    def identity(self) -> tuple[str, int, int]:
+        return (self.symbol, self.ts, self.seq)
+
+    @property
+    def key(self) -> bytes:
+        return message_key(self.symbol)
+
     def validated(self, now: int | None = None) -> Tick:
         return Tick(
             symbol=validate_symbol(self.symbol),
             price=_price("price", self.price),
-            volume=_count("volume", self.volume),
+            volume=_count("volume", self.volume, MAX_VOLUME),
             ts=_timestamp("ts", self.ts, now),
             source=_text("source", self.source),
-            seq=_count("seq", self.seq),
+            seq=_count("seq", self.seq, MAX_SEQ),
         )
 
     def to_json(self) -> bytes:
@@ -130,17 +177,25 @@ class Tick:
         ).encode()
 
     @classmethod
-    def from_json(cls, payload: bytes | str, now: int | None = None) -> Tick:
-        data = _load_object(payload)
-        _require(data, ("symbol", "price", "volume", "ts", "source"))
-        return cls(
-            symbol=data["symbol"],
-            price=data["price"],
-            volume=data["volume"],
-            ts=data["ts"],
-            source=data["source"],
-            seq=data.get("seq", 0),
-        ).validated(now)
+    def from_json(cls, payload: bytes | str | None, now: int | None = None) -> Tick:
+        with _refusing_anything():
+            data = _load_object(payload)
+            _require(data, TICK_REQUIRED_FIELDS)
+            return cls(
+                symbol=data["symbol"],
+                price=data["price"],
+                volume=data["volume"],
+                ts=data["ts"],
+                source=data["source"],
+                seq=data.get("seq", 0),
+            ).validated(now)
+
+    @classmethod
+    def from_record(cls, key: bytes | None, payload: bytes | None, now: int | None = None) -> Tick:
+        """A tick read from Kafka: the value must be a valid tick and the key its symbol."""
+        tick = cls.from_json(payload, now)
+        check_key(key, tick.symbol)
+        return tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,22 +219,36 @@ class Aggregate:
     volume: int
     count: int
 
+    @property
+    def identity(self) -> tuple[str, int, int]:
+        return (self.symbol, self.window_ms, self.window_start)
+
+    @property
+    def key(self) -> bytes:
+        return message_key(self.symbol)
+
     def validated(self, now: int | None = None) -> Aggregate:
         validate_symbol(self.symbol)
-        window_ms = _count("window_ms", self.window_ms)
+        window_ms = _count("window_ms", self.window_ms, MAX_WINDOW_MS)
         start = _timestamp("window_start", self.window_start, now)
-        end = _count("window_end", self.window_end)
+        end = _count("window_end", self.window_end, start + MAX_WINDOW_MS)
         if window_ms == 0 or end - start != window_ms:
             raise ContractError(
                 f"window_end - window_start must equal window_ms > 0, got {start}..{end} "
                 f"for {window_ms} ms"
             )
-        prices = {
-            k: _price(k, getattr(self, k)) for k in ("open", "high", "low", "close", "avg", "vwap")
-        }
+        if start % window_ms:
+            raise ContractError(
+                f"window_start {start} is not a multiple of window_ms {window_ms} "
+                "(windows are aligned to the epoch)"
+            )
+        prices = {k: _price(k, getattr(self, k)) for k in PRICE_FIELDS}
         if prices["low"] > prices["high"]:
             raise ContractError(f"low {prices['low']} is above high {prices['high']}")
-        count = _count("count", self.count)
+        for name in ("open", "close"):
+            if not prices["low"] <= prices[name] <= prices["high"]:
+                raise ContractError(f"{name} {prices[name]} is outside low..high")
+        count = _count("count", self.count, MAX_AGGREGATE_COUNT)
         if count == 0:
             raise ContractError("count must be at least 1")
         return Aggregate(
@@ -187,7 +256,7 @@ class Aggregate:
             window_ms=window_ms,
             window_start=start,
             window_end=end,
-            volume=_count("volume", self.volume),
+            volume=_count("volume", self.volume, MAX_AGGREGATE_VOLUME),
             count=count,
             **prices,
         )
@@ -196,26 +265,81 @@ class Aggregate:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, payload: bytes | str, now: int | None = None) -> Aggregate:
-        data = _load_object(payload)
-        names = cls.__slots__
-        _require(data, names)
-        return cls(**{name: data[name] for name in names}).validated(now)
+    def from_json(cls, payload: bytes | str | None, now: int | None = None) -> Aggregate:
+        with _refusing_anything():
+            data = _load_object(payload)
+            _require(data, AGGREGATE_FIELDS)
+            return cls(**{name: data[name] for name in AGGREGATE_FIELDS}).validated(now)
+
+    @classmethod
+    def from_record(
+        cls, key: bytes | None, payload: bytes | None, now: int | None = None
+    ) -> Aggregate:
+        """An aggregate read from Kafka: a valid aggregate keyed by its symbol."""
+        aggregate = cls.from_json(payload, now)
+        check_key(key, aggregate.symbol)
+        return aggregate
+
+
+# The whole shape in one place: what a tick must carry, an aggregate's fields in wire order.
+TICK_FIELDS: tuple[str, ...] = Tick.__slots__
+TICK_REQUIRED_FIELDS: tuple[str, ...] = ("symbol", "price", "volume", "ts", "source")
+AGGREGATE_FIELDS: tuple[str, ...] = Aggregate.__slots__
+PRICE_FIELDS = ("open", "high", "low", "close", "avg", "vwap")
+
+
+def message_key(symbol: str) -> bytes:
+    """Every message is keyed by its symbol, so one symbol's messages share a partition."""
+    return symbol.encode()
+
+
+def check_key(key: bytes | None, symbol: str) -> None:
+    if key != message_key(symbol):
+        shown = "none" if key is None else _short(key)
+        raise ContractError(f"message key {shown} does not match symbol {symbol!r}")
+
+
+@contextlib.contextmanager
+def _refusing_anything() -> Iterator[None]:
+    """Whatever goes wrong while decoding a message is a refusal with a reason, never a crash.
+
+    A hostile payload can make the parser itself fail (nesting deep enough to exhaust the
+    recursion limit, numbers too large to convert): each of those is the message's fault.
+    """
+    try:
+        yield
+    except ContractError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure here is the message's, refused below
+        raise ContractError(f"could not decode the message: {type(e).__name__}: {_short(e)}") from e
 
 
 _json_string = functools.lru_cache(maxsize=65_536)(json.dumps)
 
 
-def _load_object(payload: bytes | str) -> dict[str, Any]:
+def _load_object(payload: bytes | str | None) -> dict[str, Any]:
+    if payload is None:
+        raise ContractError("no value (a tombstone): expected a JSON object")
     size = len(payload.encode() if isinstance(payload, str) else payload)
     if size > MAX_MESSAGE_BYTES:
         raise ContractError(f"message of {size} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")
     try:
-        data = json.loads(payload)
+        data = json.loads(payload, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ContractError(f"not valid JSON: {e}") from e
     if not isinstance(data, dict):
         raise ContractError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A field given twice means different things to different JSON parsers (first or last
+    # wins); refusing it keeps every stage's reading the same.
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ContractError(f"field {twice!r} appears more than once")
     return data
 
 

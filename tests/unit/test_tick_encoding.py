@@ -8,14 +8,14 @@ from dataclasses import asdict
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.contract import SYMBOL_PATTERN, Tick
+from common.contract import MAX_PRICE, MAX_VOLUME, MIN_PRICE, SYMBOL_PATTERN, Tick
 
 ticks = st.builds(
     Tick,
     symbol=st.from_regex(SYMBOL_PATTERN, fullmatch=True),
-    price=st.floats(min_value=1e-9, max_value=1e12, allow_nan=False, allow_infinity=False)
-    | st.sampled_from([0.01, 230.49, 1e-7, 123456789.123456, 5e-324]),
-    volume=st.integers(min_value=0, max_value=2**53),
+    price=st.floats(min_value=MIN_PRICE, max_value=MAX_PRICE, allow_nan=False, allow_infinity=False)
+    | st.sampled_from([0.01, 230.49, 1e-7, 123456789.123456, MIN_PRICE, MAX_PRICE]),
+    volume=st.integers(min_value=0, max_value=MAX_VOLUME),
     ts=st.integers(min_value=946_684_800_000, max_value=4_000_000_000_000),
     source=st.sampled_from(["simulated", "yahoo", "stooq", "finnhub", "replay", 'we"ird\\é']),
     seq=st.integers(min_value=0, max_value=10_000),

@@ -1,6 +1,6 @@
 import json
 
-from common.contract import Tick
+from common.contract import MAX_VOLUME, Tick
 from processor.parsing import LONG_MAX, dead_letter_payload, verdict
 
 TS = 1_699_999_800_000
@@ -30,11 +30,9 @@ def test_refusals_carry_the_contract_reason():
 
 def test_volume_beyond_a_spark_long_is_refused_not_overflowed():
     payload = GOOD.to_json().replace(b'"volume":100', f'"volume":{LONG_MAX + 1}'.encode())
-    assert "too large" in verdict(payload, TS)[-1]
-    assert (
-        verdict(GOOD.to_json().replace(b'"volume":100', f'"volume":{LONG_MAX}'.encode()), TS)[-1]
-        is None
-    )
+    assert "above the limit" in verdict(payload, TS)[-1]
+    at_limit = GOOD.to_json().replace(b'"volume":100', f'"volume":{MAX_VOLUME}'.encode())
+    assert verdict(at_limit, TS)[-1] is None
 
 
 def test_future_is_judged_against_the_kafka_timestamp():
