@@ -107,9 +107,9 @@ bench-processor: $(VENV_STAMP) ## processor: sustained ticks/s through Spark ove
 bench-storage: $(VENV_STAMP) ## storage: rows/s into Cassandra beside a naive writer and a multi-process loader
 	$(PYTHON) -m storage.bench
 
-cqlsh: ## open cqlsh on whichever stack runs: the compose container, else the native node
+cqlsh: $(VENV_STAMP) ## open cqlsh on whichever stack runs: the compose container, else the native node
 	@if $(COMPOSE) ps --status running --services 2>/dev/null | grep -qx cassandra; then \
 		$(COMPOSE) exec cassandra cqlsh; \
 	else \
-		cqlsh $${CASSANDRA_HOSTS:-127.0.0.1} $${CASSANDRA_PORT:-9042}; \
+		$(VENV)/bin/cqlsh $${CASSANDRA_HOSTS:-127.0.0.1} $${CASSANDRA_PORT:-9042}; \
 	fi

@@ -27,6 +27,7 @@ SYMBOL_PATTERN = re.compile(r"^[A-Z0-9.\-^=]{1,15}$")
 EARLIEST_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_FUTURE_MS = 24 * 60 * 60 * 1000
 MAX_SOURCE_CHARS = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Bounds on every number, checked where a message is parsed, so that no stage downstream can
 # overflow on what the contract let through.
@@ -129,6 +130,9 @@ def _timestamp(name: str, value: object, now: int | None) -> int:
 def _text(name: str, value: object, limit: int = MAX_SOURCE_CHARS) -> str:
     if not isinstance(value, str) or not value or len(value) > limit:
         raise ContractError(f"{name} must be a non-empty string of at most {limit} characters")
+    if _SURROGATE.search(value):
+        # JSON can spell a lone surrogate (\ud800) that no UTF-8 column or topic can hold.
+        raise ContractError(f"{name} holds a lone surrogate, which is not text")
     return value
 
 
@@ -349,15 +353,18 @@ def _require(data: dict[str, Any], names: tuple[str, ...]) -> None:
         raise ContractError(f"missing field(s): {', '.join(missing)}")
 
 
-def dead_letter(reason: str, payload: bytes | None, origin: dict[str, Any]) -> bytes:
-    """A dead-letter record: why it was refused, where it came from, and the raw bytes."""
+def dead_letter(
+    reason: str, payload: bytes | None, origin: dict[str, Any], stage: str | None = None
+) -> bytes:
+    """A dead-letter record: why it was refused, by which stage, where it came from, the raw bytes.
+
+    Each stage that reads a record judges it on its own, so a record refused by two stages has
+    two dead letters, told apart by `stage`.
+    """
     raw = payload if payload is not None else b""
-    return json.dumps(
-        {
-            "reason": reason,
-            "origin": origin,
-            "payload": raw.decode("utf-8", errors="backslashreplace"),
-            "refused_at": now_ms(),
-        },
-        separators=(",", ":"),
-    ).encode()
+    record: dict[str, Any] = {"reason": reason, "origin": origin}
+    if stage is not None:
+        record["stage"] = stage
+    record["payload"] = raw.decode("utf-8", errors="backslashreplace")
+    record["refused_at"] = now_ms()
+    return json.dumps(record, separators=(",", ":")).encode()

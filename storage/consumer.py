@@ -21,7 +21,7 @@ from kafka.structs import OffsetAndMetadata
 
 from storage.dead_letters import DeadLetterError, DeadLetterSink
 from storage.decode import Decoded, decode
-from storage.writer import CassandraWriter, WriteError
+from storage.writer import CassandraWriter, WriteError, WritesRefused
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,17 @@ class StorageLoop:
         if not batch:
             return 0
         decoded = decode(batch, self._ticks_topic, self._aggregates_topic)
-        if not self._store(decoded):
+        try:
+            stored = self._store(decoded)
+        except Exception:
+            # Nothing that a record holds should get here (the contract refuses it first); if
+            # something does, the service must not die with the batch: read it again later.
+            logger.exception("batch not stored (unexpected error); reading it again")
+            self.counters.retries += 1
+            self._rewind(decoded)
+            self._stop.wait(self._backoff.next())
+            return 0
+        if not stored:
             return 0
         self.commit(decoded.next_offsets)
         c = self.counters
@@ -124,7 +134,11 @@ class StorageLoop:
                     if dead_letters_pending:
                         self._dead_letters.send(decoded.refused)
                         dead_letters_pending = False
-                    self._writer.write(decoded.ticks, decoded.aggregates)
+                    try:
+                        self._writer.write(decoded.ticks, decoded.aggregates)
+                    except WritesRefused as e:
+                        logger.warning("%s; writing the batch row by row", e)
+                        self._write_each(decoded)
                     if paused:
                         logger.info("writes succeed again; resuming consumption")
                     return True
@@ -150,6 +164,21 @@ class StorageLoop:
         finally:
             if paused:
                 self._consumer.resume(*self._consumer.paused())
+
+    def _write_each(self, decoded: Decoded) -> None:
+        refused = self._writer.write_each(decoded.ticks, decoded.aggregates)
+        sources = {"tick": decoded.tick_sources, "aggregate": decoded.aggregate_sources}
+        letters = [sources[r.kind][r.index].refused(r.reason) for r in refused]
+        # Delivered before the commit like every dead letter; a failure here retries the batch.
+        self._dead_letters.send(letters)
+        self.counters.refused += len(letters)
+
+    def _rewind(self, decoded: Decoded) -> None:
+        for tp, offset in decoded.first_offsets.items():
+            try:
+                self._consumer.seek(tp, offset)
+            except Exception as e:  # noqa: BLE001 - e.g. the partition was revoked meanwhile
+                logger.warning("could not rewind %s to %d: %r", tp, offset, e)
 
     def _stay_in_group(self) -> None:
         # Polling keeps this consumer in its group during a long outage (max.poll.interval.ms).

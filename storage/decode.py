@@ -6,7 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.contract import Aggregate, Tick, dead_letter
+from common.contract import Aggregate, ContractError, Tick, dead_letter
+
+STAGE = "storage"
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,19 @@ class Refused:
     origin: dict[str, Any]
 
     def to_dead_letter(self) -> bytes:
-        return dead_letter(self.reason, self.payload, self.origin)
+        return dead_letter(self.reason, self.payload, self.origin, stage=STAGE)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a stored tick or aggregate came from, kept in case Cassandra refuses its row."""
+
+    key: bytes | None
+    payload: bytes | None
+    origin: dict[str, Any]
+
+    def refused(self, reason: str) -> Refused:
+        return Refused(reason, self.key, self.payload, self.origin)
 
 
 @dataclass
@@ -27,8 +41,13 @@ class Decoded:
     ticks: list[Tick] = field(default_factory=list)
     aggregates: list[Aggregate] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
+    # Parallel to ticks and aggregates: the record each one was read from.
+    tick_sources: list[Source] = field(default_factory=list)
+    aggregate_sources: list[Source] = field(default_factory=list)
     # The offset to commit per partition once this batch is stored: last offset + 1.
     next_offsets: dict[Any, int] = field(default_factory=dict)
+    # The first offset per partition: where to read again if the batch cannot be handled.
+    first_offsets: dict[Any, int] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -41,24 +60,30 @@ def decode(
     aggregates_topic: str,
     now: int | None = None,
 ) -> Decoded:
-    """Sort a poll's records into ticks, aggregates and refusals (never raises on bad data)."""
+    """Sort a poll's records into ticks, aggregates and refusals (never raises on bad data).
+
+    A record is judged by the contract alone: its value must be a valid tick (or aggregate)
+    and its key the symbol, as every producer of these topics writes them.
+    """
     out = Decoded()
     for tp, records in batch.items():
         for record in records:
             out.next_offsets[tp] = max(out.next_offsets.get(tp, 0), record.offset + 1)
-            origin = {"topic": record.topic, "partition": record.partition,
-                      "offset": record.offset}  # fmt: skip
+            out.first_offsets[tp] = min(out.first_offsets.get(tp, record.offset), record.offset)
+            source = Source(
+                record.key,
+                record.value,
+                {"topic": record.topic, "partition": record.partition, "offset": record.offset},
+            )
             try:
-                if record.value is None:
-                    raise ValueError("empty message (null value)")
                 if record.topic == ticks_topic:
-                    out.ticks.append(Tick.from_json(record.value, now))
+                    out.ticks.append(Tick.from_record(record.key, record.value, now))
+                    out.tick_sources.append(source)
                 elif record.topic == aggregates_topic:
-                    out.aggregates.append(Aggregate.from_json(record.value, now))
+                    out.aggregates.append(Aggregate.from_record(record.key, record.value, now))
+                    out.aggregate_sources.append(source)
                 else:
-                    raise ValueError(f"record from unexpected topic {record.topic!r}")
-            except (ValueError, TypeError) as e:
-                # ContractError is a ValueError; TypeError covers shapes the contract did not
-                # foresee. Either way the record is refused, not the service stopped.
-                out.refused.append(Refused(str(e), record.key, record.value, origin))
+                    raise ContractError(f"record from unexpected topic {record.topic!r}")
+            except ContractError as e:
+                out.refused.append(source.refused(str(e)))
     return out

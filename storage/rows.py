@@ -39,17 +39,9 @@ def aggregate_timestamp(agg: Aggregate) -> int:
     return agg.window_start * 1000 + agg.count
 
 
-def tick_key(tick: Tick) -> tuple[str, int, int]:
-    return (tick.symbol, tick.ts, tick.seq)
-
-
-def aggregate_key(agg: Aggregate) -> tuple[str, int, int]:
-    return (agg.symbol, agg.window_ms, agg.window_start)
-
-
 def unique_ticks(ticks: Iterable[Tick]) -> list[Tick]:
     """One tick per identity, the last delivered winning (a redelivery is the same tick)."""
-    return list({tick_key(t): t for t in ticks}.values())
+    return list({t.identity: t for t in ticks}.values())
 
 
 def newest_per_symbol(ticks: Iterable[Tick]) -> list[Tick]:
@@ -65,9 +57,9 @@ def final_aggregates(aggs: Iterable[Aggregate]) -> list[Aggregate]:
     """One emission per window: the one with the most ticks (the last delivered on a tie)."""
     best: dict[tuple[str, int, int], Aggregate] = {}
     for a in aggs:
-        seen = best.get(aggregate_key(a))
+        seen = best.get(a.identity)
         if seen is None or a.count >= seen.count:
-            best[aggregate_key(a)] = a
+            best[a.identity] = a
     return list(best.values())
 
 

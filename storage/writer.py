@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cassandra import InvalidRequest
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 
@@ -24,6 +26,35 @@ ROWS_PER_BATCH = 100
 
 class WriteError(RuntimeError):
     """Some writes of a batch failed. Every write is idempotent: retry the whole batch."""
+
+
+class WritesRefused(WriteError):
+    """Cassandra refused writes as invalid: retrying the same rows cannot help.
+
+    The contract's bounds keep every value storable, so this is a second guard: the caller
+    writes the batch row by row (write_each) and dead-letters the rows that are refused.
+    """
+
+
+# What the driver raises when a value cannot be serialised for its column type.
+_UNBINDABLE = (struct.error, TypeError, ValueError, OverflowError)
+
+
+def is_row_refusal(error: BaseException) -> bool:
+    """Cassandra found the row itself invalid (not the schema missing, nor the node away)."""
+    if not isinstance(error, InvalidRequest):
+        return False
+    text = str(error).lower()
+    # A missing table or keyspace refuses every row: that is the deployment's fault, and the
+    # rows must wait for the schema, not be dead-lettered.
+    return "unconfigured table" not in text and "does not exist" not in text
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    kind: str  # "tick" or "aggregate"
+    index: int  # position in the list given to write_each
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -91,19 +122,67 @@ class CassandraWriter:
         final = rows.final_aggregates(aggregates)
         # A generator: the driver sends the first statements while the next are being built.
         statements = ((s, None) for s in self._statements(unique, newest, final))
-        results = execute_concurrent(
-            self._session,
-            statements,
-            concurrency=self._concurrency,
-            raise_on_first_error=False,
-        )
+        try:
+            results = execute_concurrent(
+                self._session,
+                statements,
+                concurrency=self._concurrency,
+                raise_on_first_error=False,
+            )
+        except _UNBINDABLE as e:
+            # The driver could not serialise a value for its column: that row's fault.
+            raise WritesRefused(f"a value does not fit its column: {type(e).__name__}: {e}") from e
         failures = [r for ok, r in results if not ok]
+        if failures and all(is_row_refusal(f) for f in failures):
+            raise WritesRefused(
+                f"Cassandra refused {len(failures)} of {len(results)} writes as invalid, "
+                f"first: {type(failures[0]).__name__}: {failures[0]}"
+            )
         if failures:
             raise WriteError(
                 f"{len(failures)} of {len(results)} writes failed, first: "
                 f"{type(failures[0]).__name__}: {failures[0]}"
             )
         return WriteResult(len(unique), len(final), len(newest), len(results))
+
+    def write_each(
+        self, ticks: Sequence[Tick], aggregates: Sequence[Aggregate]
+    ) -> list[RefusedRow]:
+        """Write row by row; return the rows Cassandra refuses as invalid.
+
+        Raises WriteError if a write fails for any other reason (the node is away): the caller
+        retries the batch as usual.
+        """
+        refused: list[RefusedRow] = []
+        for i, tick in enumerate(ticks):
+            reason = self._execute_each(
+                (self._insert_tick, rows.tick_values(tick, self._ticks_ttl_s)),
+                (self._insert_latest, rows.latest_values(tick)),
+            )
+            if reason:
+                refused.append(RefusedRow("tick", i, reason))
+        for i, agg in enumerate(aggregates):
+            values = rows.aggregate_values(agg, self._aggregates_ttl_s)
+            reason = self._execute_each((self._insert_aggregate, values))
+            if reason:
+                refused.append(RefusedRow("aggregate", i, reason))
+        return refused
+
+    def _execute_each(self, *writes: tuple[Any, tuple]) -> str | None:
+        for prepared, values in writes:
+            try:
+                statement = prepared.bind(values)
+            except _UNBINDABLE as e:
+                return f"a value does not fit its column: {type(e).__name__}: {e}"
+            try:
+                self._session.execute(statement)
+            except InvalidRequest as e:
+                if not is_row_refusal(e):
+                    raise WriteError(f"write failed: {e}") from e
+                return f"Cassandra refused the row: {type(e).__name__}: {e}"
+            except Exception as e:  # noqa: BLE001 - anything else: the node, not the row
+                raise WriteError(f"write failed: {type(e).__name__}: {e}") from e
+        return None
 
     def _statements(
         self, ticks: Sequence[Tick], newest: Sequence[Tick], aggregates: Sequence[Aggregate]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def test_cqlsh_client_queries_the_node(services, cassandra_session, make_keyspac
         cassandra_session.prepare(f"INSERT INTO {ks}.prices (symbol, price) VALUES (?, ?)"),
         ("MSFT", 415.5),
     )
-    cqlsh = shutil.which("cqlsh")
+    cqlsh = shutil.which("cqlsh", path=os.path.dirname(sys.executable)) or shutil.which("cqlsh")
     assert cqlsh, "the cqlsh client from PyPI must be installed (requirements-dev.txt)"
     result = subprocess.run(
         [cqlsh, services.cassandra_hosts[0], str(services.cassandra_port),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import uuid
@@ -11,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from common.contract import message_key
 from storage.settings import StorageSettings
 
 
@@ -90,7 +92,16 @@ def run_storage() -> Callable[[StorageSettings], contextlib.AbstractContextManag
     return storage_running
 
 
-def produce(bootstrap: str, topic: str, values: Iterable[bytes | None], key=None) -> None:
+def symbol_key(value: bytes | None) -> bytes | None:
+    """The key every producer of the pipeline gives a message: its symbol (None if it has none)."""
+    try:
+        return message_key(json.loads(value)["symbol"])
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def produce(bootstrap: str, topic: str, values: Iterable[bytes | None], key=symbol_key) -> None:
+    """Send values to topic keyed by their symbol, unless `key` gives bytes or a function."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
@@ -148,3 +159,40 @@ def stored_tick_count(session, keyspace: str) -> int:
 
 def with_group(settings: StorageSettings, group: str) -> StorageSettings:
     return replace(settings, consumer_group=group)
+
+
+def send_all(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]) -> list:
+    """Send (topic, key, value) records in order; their (topic, partition, offset) as written."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    try:
+        futures = [producer.send(topic, key=key, value=value) for topic, key, value in records]
+        producer.flush(timeout=120)
+        return [(m.topic, m.partition, m.offset) for m in (f.get(timeout=60) for f in futures)]
+    finally:
+        producer.close()
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 120) -> list:
+    """Every record of the topic up to its end offsets as they are now."""
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        ends = consumer.end_offsets(tps)
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records: list = []
+
+        def done() -> bool:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+            return all(consumer.position(tp) >= end for tp, end in ends.items())
+
+        wait_until(done, timeout_s, f"reading {topic} to its end")
+        return records
+    finally:
+        consumer.close()

@@ -37,7 +37,7 @@ def readme_queries() -> list[str]:
 
 
 def run_cqlsh(services, cql: str) -> list[dict[str, str]]:
-    cqlsh = shutil.which("cqlsh")
+    cqlsh = shutil.which("cqlsh", path=os.path.dirname(sys.executable)) or shutil.which("cqlsh")
     assert cqlsh, "the cqlsh client from PyPI must be installed (requirements-dev.txt)"
     result = subprocess.run(
         [cqlsh, services.cassandra_hosts[0], str(services.cassandra_port), "-e", cql],

@@ -144,7 +144,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_writer_keeps_goi
     s = storage_settings
     now = now_ms()
     good_before = Tick("AAPL", 230.0, 1, now - 2000, "test")
-    good_after = Tick("MSFT", 415.0, 1, now - 1000, "test")
+    good_after = Tick("AAPL", 415.0, 1, now - 1000, "test")
     bad = {
         b"{not json": "not valid JSON",
         Tick("AAPL", -1.0, 1, now, "test").to_json(): "price must be a finite number above 0",
@@ -153,9 +153,9 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_writer_keeps_goi
         b"x" * 5000: "over the 4096-byte limit",
         b"[1, 2]": "expected a JSON object",
     }
-    # One partition, so the offsets below are the order sent.
+    # One key, so one partition: the offsets below are the order sent.
     values = [good_before.to_json(), *bad, good_after.to_json()]
-    produce(s.kafka_bootstrap, s.ticks_topic, values, key=b"same-partition")
+    produce(s.kafka_bootstrap, s.ticks_topic, values, key=b"AAPL")
     produce(s.kafka_bootstrap, s.aggregates_topic, [b'{"symbol": "AAPL"}'], key=b"k")
 
     with run_storage(s):
@@ -172,6 +172,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_writer_keeps_goi
         letter = by_payload[payload.decode()]
         assert reason in letter["reason"]
         assert letter["origin"]["topic"] == s.ticks_topic
+        assert letter["stage"] == "storage"
         offsets.add((letter["origin"]["partition"], letter["origin"]["offset"]))
     assert len({p for p, _ in offsets}) == 1
     assert sorted(o for _, o in offsets) == list(range(1, len(bad) + 1))

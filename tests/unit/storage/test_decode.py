@@ -19,24 +19,29 @@ def test_good_and_bad_records_are_sorted_and_offsets_cover_all_of_them():
                           1.0, 2.0, 0.5, 1.5, 1.2, 1.3, 10, 3)  # fmt: skip
     tp0, tp1, ta = TopicPartition("t", 0), TopicPartition("t", 1), TopicPartition("a", 0)
     batch = {
-        tp0: [record("t", 4, tick.to_json()), record("t", 5, b"{not json", key=b"k")],
+        tp0: [record("t", 4, tick.to_json(), key=b"AAPL"), record("t", 5, b"{not json", key=b"k")],
         tp1: [record("t", 9, None, partition=1),
               record("t", 10, Tick("bad sym", 1.0, 1, now, "x").to_json(), partition=1)],
-        ta: [record("a", 0, aggregate.to_json()), record("a", 1, b'{"symbol":"AAPL"}')],
+        ta: [record("a", 0, aggregate.to_json(), key=b"AAPL"), record("a", 1, b'{"symbol":"AAPL"}'),
+             record("a", 2, aggregate.to_json(), key=b"MSFT")],
     }  # fmt: skip
     out = decode(batch, "t", "a")
     assert out.ticks == [tick]
     assert out.aggregates == [aggregate]
-    assert out.next_offsets == {tp0: 6, tp1: 11, ta: 2}
-    assert out.records == 6
+    assert out.next_offsets == {tp0: 6, tp1: 11, ta: 3}
+    assert out.first_offsets == {tp0: 4, tp1: 9, ta: 0}
+    assert out.records == 7
+    assert [s.origin["offset"] for s in out.tick_sources + out.aggregate_sources] == [4, 0]
     origins = [(r.origin["topic"], r.origin["partition"], r.origin["offset"]) for r in out.refused]
-    assert origins == [("t", 0, 5), ("t", 1, 9), ("t", 1, 10), ("a", 0, 1)]
+    assert origins == [("t", 0, 5), ("t", 1, 9), ("t", 1, 10), ("a", 0, 1), ("a", 0, 2)]
     reasons = [r.reason for r in out.refused]
     assert "not valid JSON" in reasons[0]
-    assert "empty message" in reasons[1]
+    assert "tombstone" in reasons[1]
     assert "symbol" in reasons[2]
     assert "missing field" in reasons[3]
+    assert "key b'MSFT' does not match symbol 'AAPL'" in reasons[4]
     letter = json.loads(out.refused[0].to_dead_letter())
     assert letter["payload"] == "{not json"
     assert letter["origin"] == {"topic": "t", "partition": 0, "offset": 5}
+    assert letter["stage"] == "storage"
     assert out.refused[0].key == b"k"

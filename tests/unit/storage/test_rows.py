@@ -51,7 +51,7 @@ def test_aggregate_emissions_with_more_ticks_win_in_any_order():
 def test_redelivered_ticks_collapse_and_same_millisecond_ticks_do_not():
     ticks = [tick(T0, 0), tick(T0, 1), tick(T0, 0), tick(T0 - 5, 0)]
     unique = rows.unique_ticks(ticks)
-    assert sorted(rows.tick_key(t) for t in unique) == [
+    assert sorted(t.identity for t in unique) == [
         ("AAPL", T0 - 5, 0), ("AAPL", T0, 0), ("AAPL", T0, 1),
     ]  # fmt: skip
 
