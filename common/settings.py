@@ -8,10 +8,12 @@ point; nothing below the entry points reads ``os.environ``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, TICKS_TOPIC
 
@@ -42,19 +44,35 @@ class EnvArgumentParser(argparse.ArgumentParser):
         help: str = "",  # noqa: A002
         **kwargs: Any,
     ) -> argparse.Action:
-        # argparse converts a string default with `type`, so a bad environment value fails
-        # exactly like a bad flag, naming the option.
         value = self._environ.get(env)
         if value is not None and value != "":
+            # Checked now, with the flag's own check, so that the error names the variable
+            # the user has to fix rather than a flag they never typed.
+            self._check_env(env, value, type, kwargs.get("choices"))
             default = value
         return self.add_argument(
             *flags, default=default, type=type, help=f"{help} [env: {env}]", **kwargs
         )
 
+    def _check_env(
+        self, env: str, value: str, check: Callable[[str], Any] | None, choices: Any
+    ) -> None:
+        try:
+            parsed = check(value) if check else value
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+            detail = str(e) if isinstance(e, argparse.ArgumentTypeError) else "not a valid value"
+            self.env_error(env, value, detail)
+        if choices is not None and parsed not in choices:
+            self.env_error(env, value, f"use one of {', '.join(map(str, choices))}")
+
+    def env_error(self, env: str, value: str, detail: str) -> NoReturn:
+        """One line naming the variable, exit 2 (as argparse does for a bad flag)."""
+        self.exit(2, f"{self.prog}: error: environment variable {env}={value!r}: {detail}\n")
+
     def add_env_flag(self, *flags: str, env: str, help: str = "") -> argparse.Action:  # noqa: A002
         value = self._environ.get(env, "").strip().lower()
         if value not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
-            self.error(f"{env}={value!r} is not a boolean (use true or false)")
+            self.env_error(env, value, "not a boolean (use true or false)")
         default = value in ("1", "true", "yes", "on")
         return self.add_argument(
             *flags,
@@ -65,21 +83,38 @@ class EnvArgumentParser(argparse.ArgumentParser):
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text}")
     return value
 
 
+def port(text: str) -> int:
+    value = _whole(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
     return value
@@ -160,3 +195,139 @@ def add_log_level(parser: EnvArgumentParser) -> None:
     parser.add_env_argument(
         "--log-level", env="LOG_LEVEL", type=log_level, default="INFO", help="logging level"
     )
+
+
+# --- Settings declared once --------------------------------------------------------------------
+# A stage's settings are a frozen dataclass whose fields are declared with `option()`: the flag,
+# its environment twin, the default (as text, checked like a flag value), the help and the check
+# live together, and the parser and the object are both made from that one declaration.
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    flag: str
+    env: str
+    default: str | None
+    help: str
+    check: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+    boolean: bool = False
+
+    def parsed_default(self) -> Any:
+        if self.boolean:
+            return False
+        return None if self.default is None else self.check(self.default)
+
+    def field(self) -> Any:
+        """A dataclass field with this option's default, as the flag would give it."""
+        return dataclasses.field(default=self.parsed_default(), metadata={"option": self})
+
+
+def option(
+    flag: str,
+    env: str,
+    default: str | None,
+    help: str,  # noqa: A002 - mirrors argparse
+    check: Callable[[str], Any] = str,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    return Option(flag, env, default, help, check, choices).field()
+
+
+def switch(flag: str, env: str, help: str) -> Any:  # noqa: A002
+    """An on/off option: --flag / --no-flag, off by default, env true/false."""
+    return Option(flag, env, None, help, boolean=True).field()
+
+
+def options_of(cls: type) -> list[tuple[str, Option]]:
+    return [
+        (f.name, f.metadata["option"]) for f in dataclasses.fields(cls) if "option" in f.metadata
+    ]
+
+
+def add_options(parser: EnvArgumentParser, cls: type) -> None:
+    """Every option a settings class declares, in declaration order."""
+    for name, opt in options_of(cls):
+        if opt.boolean:
+            parser.add_env_flag(opt.flag, env=opt.env, help=opt.help).dest = name
+            continue
+        parser.add_env_argument(
+            opt.flag,
+            env=opt.env,
+            default=opt.default,
+            type=opt.check,
+            choices=opt.choices,
+            help=opt.help,
+            dest=name,
+            metavar=opt.flag.lstrip("-").upper().replace("-", "_"),
+        )
+
+
+S = TypeVar("S")
+
+
+def settings_from(cls: type[S], args: argparse.Namespace, **extra: Any) -> S:
+    """The settings object from parsed arguments: one value per declared option."""
+    values = {name: getattr(args, name) for name, _ in options_of(cls)}
+    return cls(**values, **extra)
+
+
+def parse_settings(
+    cls: type[S], parser: EnvArgumentParser, argv: list[str] | None = None
+) -> tuple[S, argparse.Namespace]:
+    args = parser.parse_args(argv)
+    try:
+        return settings_from(cls, args), args
+    except ValueError as e:
+        # A combination of options that cannot work together: say so like argparse would.
+        parser.error(str(e))
+
+
+def text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
+
+
+def tuple_of(check: Callable[[str], Any]) -> Callable[[str], tuple]:
+    """A comma-separated list, each item checked; a tuple so that settings stay frozen."""
+
+    def parse(value: str) -> tuple:
+        return tuple(check(v) for v in host_list(value))
+
+    return parse
+
+
+# The options every stage shares, declared once.
+BOOTSTRAP_SERVERS = Option(
+    "--bootstrap-servers",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "127.0.0.1:9092",
+    "Kafka brokers, host:port[,host:port]",
+    text,
+)
+TICKS_TOPIC_OPTION = Option(
+    "--ticks-topic", "TICKS_TOPIC", TICKS_TOPIC, "topic of raw ticks, keyed by symbol", topic_name
+)
+AGGREGATES_TOPIC_OPTION = Option(
+    "--aggregates-topic",
+    "AGGREGATES_TOPIC",
+    AGGREGATES_TOPIC,
+    "topic of windowed aggregates, keyed by symbol",
+    topic_name,
+)
+DEAD_LETTER_TOPIC_OPTION = Option(
+    "--dead-letter-topic",
+    "DEAD_LETTER_TOPIC",
+    DEAD_LETTER_TOPIC,
+    "topic of refused input, with the reason",
+    topic_name,
+)
+LOG_LEVEL = Option("--log-level", "LOG_LEVEL", "INFO", "logging level", log_level)
+
+
+def fail(prog: str, message: str, code: int = 1) -> NoReturn:
+    """A one-line error for the user and an exit code: no traceback for an expected failure."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(code)

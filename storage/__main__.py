@@ -10,22 +10,15 @@ import threading
 
 from common.contract import now_ms
 from common.logs import configure_logging
-from storage.settings import StorageSettings, build_parser, settings_from_args
+from common.settings import parse_settings
+from storage.settings import StorageSettings, build_parser
 
 # Named for the package: run with -m, this module's __name__ is "__main__".
 logger = logging.getLogger("storage.main")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    topics = [args.ticks_topic, args.aggregates_topic, args.dead_letter_topic]
-    if len(set(topics)) != 3:
-        parser.error(
-            "--ticks-topic, --aggregates-topic and --dead-letter-topic must be three different "
-            f"topics, got {', '.join(topics)}"
-        )
-    settings = settings_from_args(args)
+    settings, args = parse_settings(StorageSettings, build_parser(), argv)
     configure_logging(settings.log_level)
     command = args.command or "run"
     if command == "query":

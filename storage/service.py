@@ -75,14 +75,14 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
             return
         topics = [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic]
         created = _until_ready(
-            "Kafka", lambda: ensure_topics(settings.kafka_bootstrap, topics), stop
+            "Kafka", lambda: ensure_topics(settings.bootstrap_servers, topics), stop
         )
         if created is None:
             return
         consumer = KafkaConsumer(
             settings.ticks_topic,
             settings.aggregates_topic,
-            bootstrap_servers=settings.kafka_bootstrap,
+            bootstrap_servers=settings.bootstrap_servers,
             group_id=settings.consumer_group,
             client_id="stock-storage",
             enable_auto_commit=False,
@@ -95,7 +95,7 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
             heartbeat_interval_ms=3_000,
         )
         dead_letters = DeadLetterSink(
-            KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5),
+            KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5),
             settings.dead_letter_topic,
         )
         StorageLoop(

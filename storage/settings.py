@@ -7,14 +7,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from common import contract
 from common.settings import (
+    AGGREGATES_TOPIC_OPTION,
+    BOOTSTRAP_SERVERS,
+    DEAD_LETTER_TOPIC_OPTION,
+    LOG_LEVEL,
+    TICKS_TOPIC_OPTION,
     EnvArgumentParser,
-    add_kafka_options,
-    add_log_level,
+    add_options,
     duration_ms,
-    host_list,
+    option,
+    port,
     positive_int,
+    settings_from,
+    text,
+    tuple_of,
 )
 
 KEYSPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -97,20 +104,79 @@ def ttl_seconds(text: str) -> int:
 
 @dataclass(frozen=True)
 class StorageSettings:
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    ticks_topic: str = contract.TICKS_TOPIC
-    aggregates_topic: str = contract.AGGREGATES_TOPIC
-    dead_letter_topic: str = contract.DEAD_LETTER_TOPIC
-    consumer_group: str = "stock-storage"
-    cassandra_hosts: tuple[str, ...] = ("127.0.0.1",)
-    cassandra_port: int = 9042
-    keyspace: str = "stocks"
-    replication: Replication = Replication("SimpleStrategy", (("replication_factor", 1),))
-    ticks_ttl_s: int = 0
-    aggregates_ttl_s: int = 0
-    write_concurrency: int = 32
-    batch_size: int = 5000
-    log_level: str = "INFO"
+    bootstrap_servers: str = BOOTSTRAP_SERVERS.field()
+    ticks_topic: str = TICKS_TOPIC_OPTION.field()
+    aggregates_topic: str = AGGREGATES_TOPIC_OPTION.field()
+    dead_letter_topic: str = DEAD_LETTER_TOPIC_OPTION.field()
+    consumer_group: str = option(
+        "--consumer-group",
+        "CONSUMER_GROUP",
+        "stock-storage",
+        "Kafka consumer group (offsets are committed only after the writes)",
+        text,
+    )
+    cassandra_hosts: tuple[str, ...] = option(
+        "--cassandra-hosts",
+        "CASSANDRA_HOSTS",
+        "127.0.0.1",
+        "Cassandra contact points, comma separated",
+        tuple_of(text),
+    )
+    cassandra_port: int = option(
+        "--cassandra-port", "CASSANDRA_PORT", "9042", "Cassandra native-protocol port", port
+    )
+    keyspace: str = option(
+        "--cassandra-keyspace",
+        "CASSANDRA_KEYSPACE",
+        "stocks",
+        "keyspace holding ticks, aggregates and latest_prices",
+        keyspace_name,
+    )
+    replication: Replication = option(
+        "--cassandra-replication",
+        "CASSANDRA_REPLICATION",
+        "SimpleStrategy:1",
+        "keyspace replication when it is created: SimpleStrategy:N or "
+        "NetworkTopologyStrategy:dc1=N,dc2=M",
+        replication,
+    )
+    ticks_ttl_s: int = option(
+        "--ticks-ttl",
+        "TICKS_TTL",
+        "none",
+        "how long tick rows live (e.g. 30d); none keeps them",
+        ttl_seconds,
+    )
+    aggregates_ttl_s: int = option(
+        "--aggregates-ttl",
+        "AGGREGATES_TTL",
+        "none",
+        "how long aggregate rows live (e.g. 365d); none keeps them",
+        ttl_seconds,
+    )
+    write_concurrency: int = option(
+        "--write-concurrency",
+        "WRITE_CONCURRENCY",
+        "32",
+        "Cassandra requests in flight at once",
+        positive_int,
+    )
+    batch_size: int = option(
+        "--batch-size",
+        "BATCH_SIZE",
+        "5000",
+        "most Kafka records polled and written per batch",
+        positive_int,
+    )
+    log_level: str = LOG_LEVEL.field()
+
+    def __post_init__(self) -> None:
+        topics = [self.ticks_topic, self.aggregates_topic, self.dead_letter_topic]
+        if len(set(topics)) != 3:
+            raise ValueError(
+                "--ticks-topic, --aggregates-topic and --dead-letter-topic must be three "
+                f"different topics, got {', '.join(topics)}"
+            )
 
 
 def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
@@ -122,73 +188,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
         "python -m storage --cassandra-keyspace stocks query AAPL --last 1h",
         environ=environ,
     )
-    d = StorageSettings()
-    add = parser.add_env_argument
-    add_kafka_options(parser, "ticks", "aggregates", "dead-letter")
-    add(
-        "--consumer-group",
-        env="CONSUMER_GROUP",
-        default=d.consumer_group,
-        help="Kafka consumer group (offsets are committed only after the writes)",
-    )
-    add(
-        "--cassandra-hosts",
-        env="CASSANDRA_HOSTS",
-        type=host_list,
-        default=",".join(d.cassandra_hosts),
-        help="Cassandra contact points, comma separated",
-    )
-    add(
-        "--cassandra-port",
-        env="CASSANDRA_PORT",
-        type=positive_int,
-        default=d.cassandra_port,
-        help="Cassandra native-protocol port",
-    )
-    add(
-        "--cassandra-keyspace",
-        env="CASSANDRA_KEYSPACE",
-        type=keyspace_name,
-        default=d.keyspace,
-        help="keyspace holding ticks, aggregates and latest_prices",
-    )
-    add(
-        "--cassandra-replication",
-        env="CASSANDRA_REPLICATION",
-        type=replication,
-        default=str(d.replication),
-        help="keyspace replication when it is created: SimpleStrategy:N or "
-        "NetworkTopologyStrategy:dc1=N,dc2=M",
-    )
-    add(
-        "--ticks-ttl",
-        env="TICKS_TTL",
-        type=ttl_seconds,
-        default="none",
-        help="how long tick rows live (e.g. 30d); none keeps them",
-    )
-    add(
-        "--aggregates-ttl",
-        env="AGGREGATES_TTL",
-        type=ttl_seconds,
-        default="none",
-        help="how long aggregate rows live (e.g. 365d); none keeps them",
-    )
-    add(
-        "--write-concurrency",
-        env="WRITE_CONCURRENCY",
-        type=positive_int,
-        default=d.write_concurrency,
-        help="Cassandra requests in flight at once",
-    )
-    add(
-        "--batch-size",
-        env="BATCH_SIZE",
-        type=positive_int,
-        default=d.batch_size,
-        help="most Kafka records polled and written per batch",
-    )
-    add_log_level(parser)
+    add_options(parser, StorageSettings)
 
     sub = parser.add_subparsers(dest="command", metavar="{run,init-schema,query}")
     sub.add_parser("run", help="consume the ticks and aggregates topics into Cassandra (default)")
@@ -216,19 +216,4 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> StorageSettings:
-    return StorageSettings(
-        kafka_bootstrap=args.bootstrap_servers,
-        ticks_topic=args.ticks_topic,
-        aggregates_topic=args.aggregates_topic,
-        dead_letter_topic=args.dead_letter_topic,
-        consumer_group=args.consumer_group,
-        cassandra_hosts=tuple(args.cassandra_hosts),
-        cassandra_port=args.cassandra_port,
-        keyspace=args.cassandra_keyspace,
-        replication=args.cassandra_replication,
-        ticks_ttl_s=args.ticks_ttl,
-        aggregates_ttl_s=args.aggregates_ttl,
-        write_concurrency=args.write_concurrency,
-        batch_size=args.batch_size,
-        log_level=args.log_level,
-    )
+    return settings_from(StorageSettings, args)

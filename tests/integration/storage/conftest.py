@@ -32,7 +32,7 @@ def wait_until(predicate: Callable[[], object], timeout_s: float, what: str) -> 
 def storage_settings(services, make_topic, make_keyspace) -> StorageSettings:
     """Settings pointing the storage stage at topics, a keyspace and a group of this test's own."""
     return StorageSettings(
-        kafka_bootstrap=services.kafka_bootstrap,
+        bootstrap_servers=services.kafka_bootstrap,
         ticks_topic=make_topic(partitions=3, suffix="_t"),
         aggregates_topic=make_topic(partitions=2, suffix="_a"),
         dead_letter_topic=make_topic(partitions=1, suffix="_d"),
@@ -49,7 +49,7 @@ def storage_env(storage_settings) -> dict[str, str]:
     """The same settings as the environment variables `python -m storage` reads."""
     s = storage_settings
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers,
         "TICKS_TOPIC": s.ticks_topic,
         "AGGREGATES_TOPIC": s.aggregates_topic,
         "DEAD_LETTER_TOPIC": s.dead_letter_topic,
@@ -133,7 +133,9 @@ def committed_offsets(admin, group: str) -> dict:
 
 def all_committed(admin, settings: StorageSettings) -> bool:
     """True once the group's committed offsets reach the end of both input topics."""
-    ends = end_offsets(settings.kafka_bootstrap, [settings.ticks_topic, settings.aggregates_topic])
+    ends = end_offsets(
+        settings.bootstrap_servers, [settings.ticks_topic, settings.aggregates_topic]
+    )
     done = committed_offsets(admin, settings.consumer_group)
     return all(done.get(tp, 0) >= end for tp, end in ends.items() if end > 0)
 

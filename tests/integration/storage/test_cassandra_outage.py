@@ -36,7 +36,7 @@ def test_cassandra_stopped_mid_stream_then_restarted_loses_and_duplicates_nothin
 
     def stream() -> None:
         # About 100 ticks/s for 30 s, so ticks keep arriving before, during and after the outage.
-        producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5)
+        producer = KafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=5)
         try:
             for i in range(0, n, 50):
                 for t in ticks[i : i + 50]:

@@ -46,7 +46,7 @@ def test_storage_survives_a_hostile_corpus_and_stores_every_valid_tick_once(
         records.append((s.ticks_topic, message_key(tick.symbol), tick.to_json()))
         kinds.append(None)
     assert len(records) == len(valid) + len(hostile) >= 12_000
-    origins = send_all(s.kafka_bootstrap, records)
+    origins = send_all(s.bootstrap_servers, records)
 
     with run_storage(s) as thread:
         wait_until(lambda: all_committed(kafka_admin, s), 300, "every record committed")
@@ -56,7 +56,7 @@ def test_storage_survives_a_hostile_corpus_and_stores_every_valid_tick_once(
     assert len(stored) == len(set(stored)), "a tick stored twice"
     assert set(stored) == {t.identity for t in valid}
 
-    letters = [json.loads(r.value) for r in read_to_end(s.kafka_bootstrap, s.dead_letter_topic)]
+    letters = [json.loads(r.value) for r in read_to_end(s.bootstrap_servers, s.dead_letter_topic)]
     by_origin = {}
     for letter in letters:
         o = letter["origin"]

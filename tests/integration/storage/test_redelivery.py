@@ -33,7 +33,7 @@ def test_sigkill_after_write_before_commit_then_restart_keeps_exactly_n_rows(
     s = storage_settings
     n = 1500
     ticks = make_ticks(n, ["AAPL", "MSFT", "NVDA"], now_ms() - 300_000)
-    produce(s.kafka_bootstrap, s.ticks_topic, [t.to_json() for t in ticks])
+    produce(s.bootstrap_servers, s.ticks_topic, [t.to_json() for t in ticks])
 
     marker = tmp_path / "written-not-committed.json"
     crashing, log1 = start(["-m", "tests.integration.storage.crash_before_commit", str(marker)],

@@ -43,7 +43,7 @@ def test_n_ticks_over_m_symbols_give_exactly_n_rows_and_windows_converge(
     ticks = make_ticks(n, symbols, now_ms() - 600_000)
     # Some ticks are delivered twice, as a producer retry would: still one row each.
     sent = ticks + random.Random(1).sample(ticks, 300)
-    produce(s.kafka_bootstrap, s.ticks_topic, [t.to_json() for t in sent])
+    produce(s.bootstrap_servers, s.ticks_topic, [t.to_json() for t in sent])
 
     minute = now_ms() // 60_000 * 60_000
     windows = [minute - k * 60_000 for k in range(1, 6)]
@@ -52,7 +52,7 @@ def test_n_ticks_over_m_symbols_give_exactly_n_rows_and_windows_converge(
     # Every emission of a window, in a shuffled order, in one go.
     first = [e for es in emissions.values() for e in es]
     random.Random(2).shuffle(first)
-    produce(s.kafka_bootstrap, s.aggregates_topic, [a.to_json() for a in first],
+    produce(s.bootstrap_servers, s.aggregates_topic, [a.to_json() for a in first],
             key=lambda v: json.loads(v)["symbol"].encode())  # fmt: skip
 
     with run_storage(s):
@@ -60,7 +60,7 @@ def test_n_ticks_over_m_symbols_give_exactly_n_rows_and_windows_converge(
         # The same windows re-emitted late with older values, in separate batches: the rows
         # must keep the values of the emission with the most ticks.
         stale = [es[1] for es in emissions.values()]
-        produce(s.kafka_bootstrap, s.aggregates_topic, [a.to_json() for a in stale])
+        produce(s.bootstrap_servers, s.aggregates_topic, [a.to_json() for a in stale])
         wait_until(lambda: all_committed(kafka_admin, s), 60, "stale emissions committed")
 
     keys = tick_keys(cassandra_session, s.keyspace)
@@ -155,8 +155,8 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_writer_keeps_goi
     }
     # One key, so one partition: the offsets below are the order sent.
     values = [good_before.to_json(), *bad, good_after.to_json()]
-    produce(s.kafka_bootstrap, s.ticks_topic, values, key=b"AAPL")
-    produce(s.kafka_bootstrap, s.aggregates_topic, [b'{"symbol": "AAPL"}'], key=b"k")
+    produce(s.bootstrap_servers, s.ticks_topic, values, key=b"AAPL")
+    produce(s.bootstrap_servers, s.aggregates_topic, [b'{"symbol": "AAPL"}'], key=b"k")
 
     with run_storage(s):
         wait_until(lambda: all_committed(kafka_admin, s), 90, "every record committed")
@@ -164,7 +164,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_writer_keeps_goi
     assert set(tick_keys(cassandra_session, s.keyspace)) == {
         (t.symbol, t.ts, t.seq) for t in (good_before, good_after)
     }
-    letters = read_all(s.kafka_bootstrap, s.dead_letter_topic, len(bad) + 1)
+    letters = read_all(s.bootstrap_servers, s.dead_letter_topic, len(bad) + 1)
     assert len(letters) == len(bad) + 1
     by_payload = {letter["payload"]: letter for letter in letters}
     offsets = set()

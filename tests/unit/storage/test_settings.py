@@ -43,7 +43,7 @@ def test_every_setting_has_its_env_twin():
         "LOG_LEVEL": "debug",
     }
     s = parse([], env)
-    assert s.kafka_bootstrap == "k1:9092,k2:9092"
+    assert s.bootstrap_servers == "k1:9092,k2:9092"
     assert (s.ticks_topic, s.aggregates_topic, s.dead_letter_topic) == ("t", "a", "d")
     assert s.consumer_group == "g"
     assert s.cassandra_hosts == ("c1", "c2")
@@ -64,23 +64,24 @@ def test_flag_beats_env():
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"CASSANDRA_KEYSPACE": "Stocks"}, "--cassandra-keyspace"),
-        ({"CASSANDRA_KEYSPACE": "stocks; DROP KEYSPACE x"}, "--cassandra-keyspace"),
-        ({"CASSANDRA_REPLICATION": "SimpleStrategy"}, "--cassandra-replication"),
-        ({"CASSANDRA_REPLICATION": "NetworkTopologyStrategy:dc1"}, "--cassandra-replication"),
-        ({"CASSANDRA_REPLICATION": "NetworkTopologyStrategy:d'c=1"}, "--cassandra-replication"),
-        ({"CASSANDRA_REPLICATION": "SimpleStrategy:0"}, "--cassandra-replication"),
-        ({"TICKS_TTL": "1.5s"}, "--ticks-ttl"),
-        ({"AGGREGATES_TTL": "soon"}, "--aggregates-ttl"),
-        ({"BATCH_SIZE": "0"}, "--batch-size"),
-        ({"TICKS_TOPIC": "bad topic"}, "--ticks-topic"),
+        ({"CASSANDRA_KEYSPACE": "Stocks"}, "CASSANDRA_KEYSPACE"),
+        ({"CASSANDRA_KEYSPACE": "stocks; DROP KEYSPACE x"}, "CASSANDRA_KEYSPACE"),
+        ({"CASSANDRA_REPLICATION": "SimpleStrategy"}, "CASSANDRA_REPLICATION"),
+        ({"CASSANDRA_REPLICATION": "NetworkTopologyStrategy:dc1"}, "CASSANDRA_REPLICATION"),
+        ({"CASSANDRA_REPLICATION": "NetworkTopologyStrategy:d'c=1"}, "CASSANDRA_REPLICATION"),
+        ({"CASSANDRA_REPLICATION": "SimpleStrategy:0"}, "CASSANDRA_REPLICATION"),
+        ({"TICKS_TTL": "1.5s"}, "TICKS_TTL"),
+        ({"AGGREGATES_TTL": "soon"}, "AGGREGATES_TTL"),
+        ({"BATCH_SIZE": "0"}, "BATCH_SIZE"),
+        ({"TICKS_TOPIC": "bad topic"}, "TICKS_TOPIC"),
     ],
 )
-def test_bad_values_fail_at_parse_time_naming_the_option(env, fragment, capsys):
+def test_bad_values_fail_at_parse_time_naming_the_variable(env, fragment, capsys):
     with pytest.raises(SystemExit) as exc:
         parse([], env)
     assert exc.value.code == 2
-    assert fragment in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
 
 
 def test_replication_renders_a_cql_map_from_validated_parts():
