@@ -18,9 +18,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack import processes
-from stack.native import NativeStack
+from stack import artifacts
+from stack.native import NativeStack, StackError
 from stack.settings import StackSettings
+from stack.supervisor import StageExited, Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,8 @@ class LocalSettings:
         return self.stack.run_dir / "pipeline"
 
 
-@dataclass
-class Stage:
-    name: str
-    argv: list[str]
-    pid: int | None = None
+# In data-flow order from the sink back: readers first, so nothing they should read is missed.
+STAGES = ("storage", "processor", "producer")
 
 
 class LocalPipeline:
@@ -54,11 +52,7 @@ class LocalPipeline:
         self.settings = settings
         self.stack = NativeStack(settings.stack, tie_to_parent=True)
         self._stop = threading.Event()
-        self.stages = [
-            Stage("storage", [sys.executable, "-m", "storage"]),
-            Stage("processor", [sys.executable, "-m", "processor"]),
-            Stage("producer", [sys.executable, "-m", "producer"]),
-        ]
+        self.stages: Supervisor | None = None
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -75,17 +69,24 @@ class LocalPipeline:
                 "WINDOWS": s.windows,
                 "CASSANDRA_KEYSPACE": s.keyspace,
                 "CHECKPOINT_DIR": str(s.stack.run_dir / "checkpoints"),
-                "STACK_CACHE_DIR": str(s.stack.cache_dir),
+                "SPARK_JARS": ",".join(str(j) for j in self._spark_jars()),
                 "SPARK_MASTER": env.get("SPARK_MASTER", "local[2]"),
             }
         )
         return env
 
+    def _spark_jars(self) -> list[Path]:
+        s = self.settings.stack
+        try:
+            return artifacts.spark_kafka_jars(s.cache_dir, s.mvn)
+        except artifacts.ResolveError as e:
+            raise StackError(str(e)) from e
+
     def run(self) -> int:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
         self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
-        failed = None
+        failed = False
         try:
             self.stack.up()
             env = self._env()
@@ -96,21 +97,18 @@ class LocalPipeline:
             if init.returncode != 0:
                 logger.error("applying the schema failed:\n%s", init.stderr[-3000:])
                 return 1
-            for stage in self.stages:
-                log = self.settings.logs_dir / f"{stage.name}.log"
-                stage.pid = processes.spawn(
-                    stage.argv, log, self.settings.logs_dir / f"{stage.name}.pid", True, env=env
-                )
-                logger.info("started %s pid=%d log=%s", stage.name, stage.pid, log)
+            self.stages = Supervisor(
+                self.settings.logs_dir, env, grace_s=_STOP_GRACE_S, tie_to_parent=True
+            )
+            for name in STAGES:
+                self.stages.start(name)
             self._print_where_to_look()
             while not self._stop.wait(1.0):
-                failed = next((s for s in self.stages if not processes.alive(s.pid)), None)
-                if failed:
-                    logger.error(
-                        "%s exited; stopping the pipeline. Last lines of its log:\n%s",
-                        failed.name,
-                        processes.log_tail(self.settings.logs_dir / f"{failed.name}.log"),
-                    )
+                try:
+                    self.stages.check()
+                except StageExited as e:
+                    logger.error("%s; stopping the pipeline", e)
+                    failed = True
                     break
         finally:
             self._shutdown()
@@ -119,11 +117,8 @@ class LocalPipeline:
     def _shutdown(self) -> None:
         # Ignore a second Ctrl-C while stopping: an interrupted shutdown is what loses data.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for stage in reversed(self.stages):
-            if stage.pid is not None and processes.alive(stage.pid):
-                logger.info("stopping %s", stage.name)
-                if processes.terminate(stage.pid, _STOP_GRACE_S[stage.name]):
-                    logger.warning("%s had to be killed", stage.name)
+        if self.stages is not None:
+            self.stages.stop_all()
         self.stack.down()
         logger.info("pipeline stopped; data kept in %s", self.settings.stack.run_dir)
 
@@ -134,7 +129,7 @@ class LocalPipeline:
             f"""
 Stock-System is running natively. Press Ctrl-C to stop everything.
   symbols      {self.settings.symbols}  (source: {self.settings.source})
-  Kafka        {s.kafka_bootstrap}   topics: ticks, aggregates, dead-letters
+  Kafka        {s.bootstrap_servers}   topics: ticks, aggregates, dead-letters
   Cassandra    cqlsh {s.host} {s.cassandra_port}   keyspace: {self.settings.keyspace}
                (README.md, "Query with cqlsh", has ready-made queries)
   query CLI    {query_env}python -m storage query latest

@@ -13,55 +13,23 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from stack import NativeStack, StackSettings
-from stack.settings import default_cache_dir
+from stack import endpoints
+from stack.endpoints import Endpoints
 
-
-@dataclass(frozen=True)
-class Services:
-    kafka_bootstrap: str
-    cassandra_hosts: list[str]
-    cassandra_port: int
-    zookeeper_connect: str | None
-    # The stack the harness started; None when attached to services started elsewhere.
-    stack: NativeStack | None
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.stack.settings.cache_dir if self.stack else default_cache_dir()
+# The endpoints of the real services every integration test runs on.
+Services = Endpoints
 
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    cassandra = os.environ.get("CASSANDRA_HOSTS")
-    if kafka and cassandra:
-        yield Services(
-            kafka_bootstrap=kafka,
-            cassandra_hosts=cassandra.split(","),
-            cassandra_port=int(os.environ.get("CASSANDRA_PORT", "9042")),
-            zookeeper_connect=os.environ.get("ZOOKEEPER_CONNECT"),
-            stack=None,
-        )
-        return
-    settings = StackSettings.on_free_ports(tmp_path_factory.mktemp("stack"), kafka_heap="512m")
-    stack = NativeStack(settings, tie_to_parent=True)
-    stack.up()
-    try:
-        yield Services(
-            kafka_bootstrap=settings.kafka_bootstrap,
-            cassandra_hosts=[settings.host],
-            cassandra_port=settings.cassandra_port,
-            zookeeper_connect=settings.zookeeper_connect,
-            stack=stack,
-        )
-    finally:
-        stack.down()
+    with endpoints.services(
+        os.environ, tmp_path_factory.mktemp("stack"), kafka_heap="512m"
+    ) as found:
+        yield found
 
 
 def unique_name(request: pytest.FixtureRequest, prefix: str, limit: int = 48) -> str:
@@ -73,7 +41,7 @@ def unique_name(request: pytest.FixtureRequest, prefix: str, limit: int = 48) ->
 def kafka_admin(services: Services):
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=services.kafka_bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=services.bootstrap_servers)
     yield admin
     admin.close()
 
@@ -113,7 +81,7 @@ def make_topic(request, services, kafka_admin) -> Iterator[Callable[..., str]]:
 
     yield make
     if created:
-        _delete_topics(services.kafka_bootstrap, created)
+        _delete_topics(services.bootstrap_servers, created)
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,7 @@ tables must end up holding, and what the reference aggregation is computed from.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from common.contract import Aggregate, Tick, now_ms
+from common.polling import WaitTimeout, wait_until
 from common.reference import aggregate, differences
 from producer import simulated_ticks
-from stack import processes
+from stack.supervisor import StageExited, Supervisor
 from storage.cluster import connect
 
 REPO = Path(__file__).resolve().parents[3]
@@ -69,40 +65,21 @@ class Pipeline:
 
     def __init__(self, env: dict[str, str], logs: Path, session, keyspace: str, topics: dict):
         self.env = env
-        self.logs = logs
         self.session = session
         self.keyspace = keyspace
         self.topics = topics
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.stages = Supervisor(logs, env, cwd=REPO, grace_s=dict.fromkeys(STAGES, _STOP_GRACE_S))
         self.run: Run | None = None
-        # Stages a test stopped or killed on purpose, or that exit by design (the producer).
-        self.may_exit: set[str] = set()
 
     # --- stages ----------------------------------------------------------------------------
 
-    def log(self, stage: str) -> Path:
-        return self.logs / f"{stage}.log"
-
-    def log_text(self, stage: str) -> str:
-        path = self.log(stage)
-        return path.read_text(errors="replace") if path.exists() else ""
-
     def start(self, stage: str, extra: dict[str, str] | None = None) -> int:
-        with self.log(stage).open("ab") as log:
-            # Its own process group, so a kill takes the stage's children (Spark's JVM and
-            # Python workers) down with it, as a crash of the whole stage would.
-            proc = subprocess.Popen(
-                [sys.executable, "-m", stage],
-                cwd=REPO, env={**self.env, **(extra or {})}, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        self.procs[stage] = proc
-        self.may_exit.discard(stage)
-        return proc.pid
+        return self.stages.start(stage, env=extra, may_exit=stage == "producer")
 
     def start_producer(self, run: Run) -> int:
         self.run = run
-        pid = self.start(
+        # It exits by design after MAX_TICKS.
+        return self.start(
             "producer",
             {
                 "PRICE_SOURCE": "simulated",
@@ -114,8 +91,6 @@ class Pipeline:
                 "STATS_INTERVAL": "5s",
             },
         )
-        self.may_exit.add("producer")  # it exits by design after MAX_TICKS
-        return pid
 
     def start_all(self, run: Run) -> None:
         """Storage and processor first; the producer once the processor's queries run, so the
@@ -129,72 +104,50 @@ class Pipeline:
         self.start_producer(run)
 
     def alive(self, stage: str) -> bool:
-        return stage in self.procs and self.procs[stage].poll() is None
+        return self.stages.alive(stage)
 
     def kill(self, stage: str) -> None:
-        """SIGKILL the stage's whole process group, as a crash would."""
-        self.may_exit.add(stage)
-        proc = self.procs[stage]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+        self.stages.kill(stage)
 
     def stop(self, stage: str) -> None:
-        """SIGTERM, then SIGKILL if it has not stopped within the grace period."""
-        self.may_exit.add(stage)
-        proc = self.procs[stage]
-        if proc.poll() is None:
-            # The stage itself, not its group: Spark's JVM must outlive the Python driver's
-            # clean stop of its queries (it exits by itself when the driver has gone).
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(_STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self.kill(stage)
+        self.stages.stop(stage)
 
-    def stop_all(self) -> dict[str, int]:
-        """Stop every stage in data-flow order (the producer flushes, then the readers finish
-        their batch); returns their exit codes."""
-        for stage in reversed(STAGES):
-            if stage in self.procs:
-                self.stop(stage)
-        return {stage: proc.returncode for stage, proc in self.procs.items()}
+    def stop_all(self) -> dict[str, int | None]:
+        return self.stages.stop_all()
 
     def check_alive(self) -> None:
-        for stage, proc in self.procs.items():
-            if stage not in self.may_exit and proc.poll() is not None:
-                raise StageDied(
-                    f"{stage} exited with {proc.returncode}; its log ends:\n{self.tail(stage)}"
-                )
+        try:
+            self.stages.check()
+        except StageExited as e:
+            raise StageDied(str(e)) from e
 
     def tail(self, stage: str, lines: int = 40) -> str:
-        return processes.log_tail(self.log(stage), lines)
+        return self.stages.tail(stage, lines)
 
     # --- waiting ---------------------------------------------------------------------------
 
     def wait_until(self, predicate: Callable[[], object], timeout_s: float, what: str) -> object:
         """Poll predicate() until truthy; fail early if a stage died, and at the deadline."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            self.check_alive()
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                logs = "\n".join(f"--- {s}:\n{self.tail(s, 15)}" for s in self.procs)
-                pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}\n{logs}")
-            time.sleep(0.25)
+        return wait_until(
+            predicate,
+            timeout_s,
+            what,
+            every_s=0.25,
+            check=self.check_alive,
+            describe=self.stages.tails,
+        )
 
     def wait_for_log(self, stage: str, text: str, timeout_s: float) -> None:
-        self.wait_until(lambda: text in self.log_text(stage), timeout_s, f"{stage} to log {text!r}")
+        self.wait_until(
+            lambda: text in self.stages.log_text(stage), timeout_s, f"{stage} to log {text!r}"
+        )
 
     def wait_producer_done(self, timeout_s: float) -> None:
-        producer = self.procs["producer"]
-        self.wait_until(lambda: producer.poll() is not None, timeout_s, "the producer to finish")
-        assert producer.returncode == 0, (
-            f"the producer exited with {producer.returncode}:\n{self.tail('producer')}"
+        self.wait_until(
+            lambda: not self.stages.alive("producer"), timeout_s, "the producer to finish"
         )
+        code = self.stages.exit_code("producer")
+        assert code == 0, f"the producer exited with {code}:\n{self.tail('producer')}"
 
     # --- what is stored --------------------------------------------------------------------
 
@@ -289,12 +242,11 @@ class Pipeline:
             last[:] = self.problems()
             return not last
 
-        deadline = time.monotonic() + timeout_s
-        while not exact():
-            self.check_alive()
-            if time.monotonic() > deadline:
-                pytest.fail("the stored data never matched what was produced:\n" + "\n".join(last))
-            time.sleep(1.0)
+        try:
+            wait_until(exact, timeout_s, "the stored data to match", every_s=1.0,
+                       check=self.check_alive, describe=lambda: "\n".join(last))  # fmt: skip
+        except WaitTimeout as e:
+            pytest.fail(f"the stored data never matched what was produced: {e}")
         assert self.stored_tick_count() == run.count
         assert self.dead_letter_count() == 0, "valid ticks were dead-lettered"
 
@@ -312,7 +264,7 @@ def pipeline(services, make_topic, make_keyspace, spark_jars, tmp_path) -> Itera
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "KAFKA_BOOTSTRAP_SERVERS": services.kafka_bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap_servers,
         "TICKS_TOPIC": topics["ticks"],
         "AGGREGATES_TOPIC": topics["aggregates"],
         "DEAD_LETTER_TOPIC": topics["dead_letters"],
@@ -351,12 +303,11 @@ def wait_for_session(session, timeout_s: float = 120.0) -> None:
     and tests after this one find it working."""
     from cassandra.cluster import NoHostAvailable
 
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def answers() -> bool:
         try:
             session.execute("SELECT release_version FROM system.local", timeout=5)
-            return
         except NoHostAvailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+            return False
+        return True
+
+    wait_until(answers, timeout_s, "Cassandra to answer again", every_s=0.5)

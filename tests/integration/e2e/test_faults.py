@@ -104,7 +104,7 @@ def test_cassandra_stopped_for_10s_while_the_writer_runs_loses_nothing(
         # session is what the keyspace teardown and the tests after this one use.
         wait_for_session(pipeline.session)
         wait_for_session(cassandra_session)
-    assert "batch not stored, retrying" in pipeline.log_text("storage"), "no outage was felt"
+    assert "batch not stored, retrying" in pipeline.stages.log_text("storage"), "no outage was felt"
     pipeline.assert_exact(timeout_s=180)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -13,26 +12,15 @@ from dataclasses import replace
 import pytest
 
 from common.contract import message_key
+from common.polling import wait_until
 from storage.settings import StorageSettings
-
-
-def wait_until(predicate: Callable[[], object], timeout_s: float, what: str) -> object:
-    """Poll until predicate() is truthy; fail with `what` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture
 def storage_settings(services, make_topic, make_keyspace) -> StorageSettings:
     """Settings pointing the storage stage at topics, a keyspace and a group of this test's own."""
     return StorageSettings(
-        bootstrap_servers=services.kafka_bootstrap,
+        bootstrap_servers=services.bootstrap_servers,
         ticks_topic=make_topic(partitions=3, suffix="_t"),
         aggregates_topic=make_topic(partitions=2, suffix="_a"),
         dead_letter_topic=make_topic(partitions=1, suffix="_d"),

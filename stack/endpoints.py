@@ -1,0 +1,91 @@
+"""The services to run against: the running ones the environment names, or a private stack.
+
+Tests and benchmarks both need "ZooKeeper, Kafka and Cassandra, wherever they are": with
+KAFKA_BOOTSTRAP_SERVERS and CASSANDRA_HOSTS set, those services are used and nothing is
+started; otherwise a throwaway stack starts on free ports and stops at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack.native import NativeStack
+from stack.settings import StackSettings, default_cache_dir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    bootstrap_servers: str
+    cassandra_hosts: tuple[str, ...]
+    cassandra_port: int
+    zookeeper_connect: str | None
+    # The stack started for this run; None when attached to services started elsewhere.
+    stack: NativeStack | None
+    cache_dir: Path
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        # TEMPORARY alias while the rename to bootstrap_servers lands everywhere.
+        return self.bootstrap_servers
+
+    def env(self) -> dict[str, str]:
+        """The variables that point a stage (or cqlsh) at these services."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "CASSANDRA_HOSTS": ",".join(self.cassandra_hosts),
+            "CASSANDRA_PORT": str(self.cassandra_port),
+        }
+        if self.zookeeper_connect:
+            env["ZOOKEEPER_CONNECT"] = self.zookeeper_connect
+        return env
+
+
+def attached(environ: Mapping[str, str]) -> Endpoints | None:
+    """The running services the environment names, if it names both Kafka and Cassandra."""
+    kafka = environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    cassandra = environ.get("CASSANDRA_HOSTS")
+    if not (kafka and cassandra):
+        return None
+    cache = environ.get("STACK_CACHE_DIR")
+    return Endpoints(
+        bootstrap_servers=kafka,
+        cassandra_hosts=tuple(h.strip() for h in cassandra.split(",") if h.strip()),
+        cassandra_port=int(environ.get("CASSANDRA_PORT", "9042")),
+        zookeeper_connect=environ.get("ZOOKEEPER_CONNECT") or None,
+        stack=None,
+        cache_dir=Path(cache) if cache else default_cache_dir(),
+    )
+
+
+@contextlib.contextmanager
+def services(environ: Mapping[str, str], workdir: Path, **overrides: object) -> Iterator[Endpoints]:
+    """Attach to the services the environment names, or run a private stack meanwhile.
+
+    `overrides` are StackSettings fields for the private stack (heap sizes, say).
+    """
+    found = attached(environ)
+    if found is not None:
+        logger.info("using the running services at %s", found.bootstrap_servers)
+        yield found
+        return
+    settings = StackSettings.on_free_ports(workdir, **overrides)
+    stack = NativeStack(settings, tie_to_parent=True)
+    logger.info("starting a private stack in %s", settings.run_dir)
+    stack.up()
+    try:
+        yield Endpoints(
+            bootstrap_servers=settings.kafka_bootstrap,
+            cassandra_hosts=(settings.host,),
+            cassandra_port=settings.cassandra_port,
+            zookeeper_connect=settings.zookeeper_connect,
+            stack=stack,
+            cache_dir=settings.cache_dir,
+        )
+    finally:
+        stack.down()
