@@ -18,13 +18,13 @@ def test_kafka_round_trip_keeps_key_and_value(services, make_topic):
 
     topic = make_topic()
     tick = Tick("AAPL", 230.49, 100, now_ms(), "test")
-    producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=services.bootstrap_servers, acks="all")
     producer.send(topic, key=b"AAPL", value=tick.to_json()).get(timeout=30)
     producer.close()
 
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=services.kafka_bootstrap,
+        bootstrap_servers=services.bootstrap_servers,
         auto_offset_reset="earliest",
         consumer_timeout_ms=30_000,
     )
@@ -74,7 +74,7 @@ def test_broker_is_registered_in_zookeeper(services):
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    host, port = services.kafka_bootstrap.split(",")[0].rsplit(":", 1)
+    host, port = services.bootstrap_servers.split(",")[0].rsplit(":", 1)
     assert f'"host":"{host}"' in result.stdout
     assert f'"port":{port}' in result.stdout
 
@@ -83,7 +83,7 @@ def test_spark_reads_a_kafka_topic_through_the_connector(services, make_topic, s
     from kafka import KafkaProducer
 
     topic = make_topic(partitions=2)
-    producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap)
+    producer = KafkaProducer(bootstrap_servers=services.bootstrap_servers)
     sent = {f"SYM{i}": Tick(f"SYM{i}", 10.0 + i, i, now_ms(), "test") for i in range(20)}
     for symbol, tick in sent.items():
         producer.send(topic, key=symbol.encode(), value=tick.to_json())
@@ -92,7 +92,7 @@ def test_spark_reads_a_kafka_topic_through_the_connector(services, make_topic, s
 
     rows = (
         spark.read.format("kafka")
-        .option("kafka.bootstrap.servers", services.kafka_bootstrap)
+        .option("kafka.bootstrap.servers", services.bootstrap_servers)
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .load()

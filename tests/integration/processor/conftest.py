@@ -79,7 +79,7 @@ def processor_settings(services, make_topic, tmp_path) -> Callable[..., Processo
 
     def make(**overrides) -> ProcessorSettings:
         base = ProcessorSettings(
-            bootstrap_servers=services.kafka_bootstrap,
+            bootstrap_servers=services.bootstrap_servers,
             ticks_topic=make_topic(suffix="_ticks"),
             aggregates_topic=make_topic(suffix="_aggs"),
             dead_letter_topic=make_topic(suffix="_dead"),

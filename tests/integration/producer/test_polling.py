@@ -32,7 +32,7 @@ def test_polling_skips_unchanged_quotes_and_dead_letters_bad_ones(
         ["--source", "yahoo", "--symbols", "AAPL,NOPE,BAD,DOWN", "--interval", "1",
          "--yahoo-base-url", source_server.url, "--ticks-topic", topic,
          "--dead-letter-topic", dead, "--http-retries", "1", "--http-backoff", "10ms"],
-        {"KAFKA_BOOTSTRAP_SERVERS": services.kafka_bootstrap},
+        {"KAFKA_BOOTSTRAP_SERVERS": services.bootstrap_servers},
     )  # fmt: skip
     stop = threading.Event()
     counters = Counters()
@@ -49,12 +49,12 @@ def test_polling_skips_unchanged_quotes_and_dead_letters_bad_ones(
         thread.join(60)
     assert not thread.is_alive()
 
-    ticks = [Tick.from_json(r.value) for r in read_topic(services.kafka_bootstrap, topic, 2)]
+    ticks = [Tick.from_json(r.value) for r in read_topic(services.bootstrap_servers, topic, 2)]
     assert [(t.symbol, t.price, t.ts) for t in ticks] == [
         ("AAPL", 230.49, now_s * 1000),
         ("AAPL", 230.55, (now_s + 60) * 1000),
     ]
-    letters = [json.loads(r.value) for r in read_topic(services.kafka_bootstrap, dead, 2)]
+    letters = [json.loads(r.value) for r in read_topic(services.bootstrap_servers, dead, 2)]
     # Once each: an unchanged rejection is not repeated every round.
     assert sorted(d["origin"]["symbol"] for d in letters) == ["BAD", "NOPE"]
     assert counters.failed >= 2  # DOWN failed in every round, without stopping the others

@@ -41,10 +41,10 @@ def test_n_ticks_for_m_symbols_arrive_keyed_and_in_order_per_symbol(services, ma
     argv = ["--symbols", ",".join(symbols), "--ticks-topic", topic, "--dead-letter-topic", dead,
             "--sim-seed", "11", "--sim-rate", "0", "--sim-start", str(START_MS),
             "--max-ticks", str(n)]  # fmt: skip
-    counters = run_in_process(argv, services.kafka_bootstrap)
+    counters = run_in_process(argv, services.bootstrap_servers)
     assert (counters.fetched, counters.published, counters.delivery_failed) == (n, n, 0)
 
-    records = read_topic(services.kafka_bootstrap, topic, n)
+    records = read_topic(services.bootstrap_servers, topic, n)
     assert len(records) == n
     expected = list(simulated_ticks(11, symbols, n, start_ms=START_MS))
     got_by_symbol: dict[str, list[Tick]] = defaultdict(list)
@@ -58,13 +58,13 @@ def test_n_ticks_for_m_symbols_arrive_keyed_and_in_order_per_symbol(services, ma
     assert len(set().union(*partitions.values())) > 1  # and the symbols spread over partitions
     for symbol in symbols:
         assert got_by_symbol[symbol] == [t for t in expected if t.symbol == symbol]
-    assert read_topic(services.kafka_bootstrap, dead, 0, timeout_s=2) == []
+    assert read_topic(services.bootstrap_servers, dead, 0, timeout_s=2) == []
 
 
 def test_sigterm_mid_run_loses_nothing_fetched(services, make_topic):
     topic, dead = make_topic(partitions=3), make_topic(suffix="_dl")
     symbols = ["AAPL", "MSFT", "GOOG"]
-    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=services.kafka_bootstrap, LOG_LEVEL="INFO")
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers, LOG_LEVEL="INFO")
     proc = subprocess.Popen(
         [sys.executable, "-m", "producer", "--symbols", ",".join(symbols),
          "--ticks-topic", topic, "--dead-letter-topic", dead, "--sim-seed", "5",
@@ -73,7 +73,7 @@ def test_sigterm_mid_run_loses_nothing_fetched(services, make_topic):
     )  # fmt: skip
     try:
         # Some ticks are in Kafka and more are in flight (linger 200 ms) when the signal lands.
-        wait_for(lambda: read_topic(services.kafka_bootstrap, topic, 50, 1), 60, "first ticks")
+        wait_for(lambda: read_topic(services.bootstrap_servers, topic, 50, 1), 60, "first ticks")
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -84,7 +84,7 @@ def test_sigterm_mid_run_loses_nothing_fetched(services, make_topic):
     fetched, published = int(summary[1]), int(summary[2])
     assert fetched == published > 50
 
-    records = read_topic(services.kafka_bootstrap, topic, published)
+    records = read_topic(services.bootstrap_servers, topic, published)
     got = sorted((Tick.from_json(r.value, now=START_MS) for r in records), key=_order)
     expected = sorted(simulated_ticks(5, symbols, fetched, START_MS, rate=400), key=_order)
     assert got == expected
@@ -110,10 +110,10 @@ def test_replay_reproduces_its_file_exactly_and_dead_letters_bad_rows(
 
     argv = ["--source", "replay", "--replay-file", str(path), "--replay-speed", "max",
             "--ticks-topic", topic, "--dead-letter-topic", dead]  # fmt: skip
-    counters = run_in_process(argv, services.kafka_bootstrap)
+    counters = run_in_process(argv, services.bootstrap_servers)
     assert (counters.published, counters.rejected) == (300, 2)
 
-    records = read_topic(services.kafka_bootstrap, topic, 300)
+    records = read_topic(services.bootstrap_servers, topic, 300)
     got = defaultdict(list)
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
         t = Tick.from_json(r.value, now=START_MS)
@@ -121,7 +121,7 @@ def test_replay_reproduces_its_file_exactly_and_dead_letters_bad_rows(
     for symbol in ("AAPL", "MSFT", "GOOG"):
         assert got[symbol] == [r for r in rows if r[0] == symbol]
 
-    letters = [json.loads(r.value) for r in read_topic(services.kafka_bootstrap, dead, 2)]
+    letters = [json.loads(r.value) for r in read_topic(services.bootstrap_servers, dead, 2)]
     assert len(letters) == 2
     reasons = " | ".join(d["reason"] for d in letters)
     assert "price must be a finite number above 0" in reasons and "line" in reasons
