@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, TICKS_TOPIC
@@ -153,6 +154,25 @@ def host_list(text: str) -> list[str]:
     return hosts
 
 
+def servers(text: str) -> str:
+    """host:port[,host:port]: Kafka's bootstrap list, checked before any client sees it."""
+    for item in text.split(","):
+        host, sep, port_text = item.strip().rpartition(":")
+        if not sep or not host or not re.fullmatch(r"[A-Za-z0-9._\-\[\]:]+", host):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a server list: use host:port[,host:port] (e.g. 127.0.0.1:9092)"
+            )
+        port(port_text)
+    return text.strip()
+
+
+def path_value(text: str) -> Path:
+    """A file or folder path: not blank, no NUL byte, of a length file systems take."""
+    if not text.strip() or "\0" in text or len(text) > 4096:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r} is not a usable path")
+    return Path(text)
+
+
 def topic_name(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9._\-]{1,249}", text) or text in (".", ".."):
         raise argparse.ArgumentTypeError(
@@ -179,10 +199,11 @@ _TOPICS = {
 def add_kafka_options(parser: EnvArgumentParser, *topics: str) -> None:
     """--bootstrap-servers and the --<name>-topic options a stage uses, the same in every stage."""
     parser.add_env_argument(
-        "--bootstrap-servers",
-        env="KAFKA_BOOTSTRAP_SERVERS",
-        default="127.0.0.1:9092",
-        help="Kafka brokers, host:port[,host:port]",
+        BOOTSTRAP_SERVERS.flag,
+        env=BOOTSTRAP_SERVERS.env,
+        default=BOOTSTRAP_SERVERS.default,
+        type=BOOTSTRAP_SERVERS.check,
+        help=BOOTSTRAP_SERVERS.help,
     )
     for name in topics:
         env, default, what = _TOPICS[name]
@@ -305,7 +326,7 @@ BOOTSTRAP_SERVERS = Option(
     "KAFKA_BOOTSTRAP_SERVERS",
     "127.0.0.1:9092",
     "Kafka brokers, host:port[,host:port]",
-    text,
+    servers,
 )
 TICKS_TOPIC_OPTION = Option(
     "--ticks-topic", "TICKS_TOPIC", TICKS_TOPIC, "topic of raw ticks, keyed by symbol", topic_name
