@@ -1,0 +1,171 @@
+"""Pipeline health for the page: consumer lag per stage, dead letters of the last hour, and how
+long ago each topic was last written.
+
+Kafka's admin calls block, so a probe runs on a thread of its own and its answer is kept for
+CACHE_S: a hundred open pages cost the brokers one probe per interval, not a hundred.
+The processor (Spark) keeps its offsets in its checkpoint, not in a consumer group, so its
+progress shows as the age of the newest aggregate instead of a lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+from common.contract import now_ms
+
+logger = logging.getLogger(__name__)
+
+CACHE_S = 2.0
+HOUR_MS = 3_600_000
+_TIMEOUT_MS = 5000
+
+
+class HealthProbe:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        ticks_topic: str,
+        aggregates_topic: str,
+        dead_letter_topic: str,
+        own_group: str,
+    ):
+        self._bootstrap = bootstrap_servers
+        self._topics = {
+            "ticks": ticks_topic,
+            "aggregates": aggregates_topic,
+            "dead_letters": dead_letter_topic,
+        }
+        self._own_group = own_group
+        self._lock = threading.Lock()
+        self._admin: Any = None
+        self._consumer: Any = None
+        self._cached: tuple[float, dict[str, Any]] | None = None
+        self._inflight: asyncio.Future | None = None
+
+    async def report(self) -> dict[str, Any]:
+        cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] < CACHE_S:
+            return cached[1]
+        if self._inflight is None or self._inflight.done():
+            loop = asyncio.get_running_loop()
+            self._inflight = loop.run_in_executor(None, self._probe)
+        result = await asyncio.shield(self._inflight)
+        self._cached = (time.monotonic(), result)
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_clients()
+
+    def _drop_clients(self) -> None:
+        for client in (self._consumer, self._admin):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:  # noqa: BLE001, S110 - closing a broken client
+                    pass
+        self._admin = self._consumer = None
+
+    def _probe(self) -> dict[str, Any]:
+        with self._lock:
+            try:
+                return {"ok": True, **self._measure()}
+            except Exception as e:  # noqa: BLE001 - Kafka away: say so, try afresh next time
+                logger.warning("health probe failed: %s: %s", type(e).__name__, e)
+                self._drop_clients()
+                return {"ok": False, "error": f"Kafka did not answer: {type(e).__name__}: {e}"}
+
+    def _measure(self) -> dict[str, Any]:
+        from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+        if self._admin is None:
+            self._admin = KafkaAdminClient(
+                bootstrap_servers=self._bootstrap, request_timeout_ms=_TIMEOUT_MS
+            )
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                enable_auto_commit=False,
+                request_timeout_ms=_TIMEOUT_MS + 1000,
+            )
+        admin, consumer = self._admin, self._consumer
+        now = now_ms()
+        partitions: dict[str, list[TopicPartition]] = {}
+        for role, topic in self._topics.items():
+            found = consumer.partitions_for_topic(topic) or set()
+            partitions[role] = [TopicPartition(topic, p) for p in sorted(found)]
+        every = [tp for tps in partitions.values() for tp in tps]
+        ends = consumer.end_offsets(every) if every else {}
+
+        dead = partitions["dead_letters"]
+        dead_last_hour = 0
+        if dead:
+            since = consumer.offsets_for_times({tp: now - HOUR_MS for tp in dead})
+            for tp in dead:
+                found = since.get(tp)
+                if found is not None:
+                    dead_last_hour += ends[tp] - found.offset
+
+        topics = {}
+        for role in ("ticks", "aggregates", "dead_letters"):
+            newest = self._newest_timestamp(partitions[role], ends)
+            topics[role] = {
+                "topic": self._topics[role],
+                "messages_end": sum(ends.get(tp, 0) for tp in partitions[role]),
+                "newest_age_s": None if newest is None else max(0.0, (now - newest) / 1000),
+            }
+
+        watched = {tp.topic: role for role, tps in partitions.items() for tp in tps}
+        lags = []
+        for group in sorted(g["group_id"] for g in admin.list_groups()):
+            offsets = admin.list_group_offsets(group).get(group, {})
+            per_topic: dict[str, int] = {}
+            for tp, meta in offsets.items():
+                if tp.topic in watched and tp in ends and meta.offset >= 0:
+                    per_topic[tp.topic] = per_topic.get(tp.topic, 0) + ends[tp] - meta.offset
+            for topic, lag in sorted(per_topic.items()):
+                lags.append(
+                    {
+                        "group": group,
+                        "stage": _stage(group, self._own_group),
+                        "topic": topic,
+                        "lag": max(0, lag),
+                    }
+                )
+        return {
+            "checked_at": now,
+            "lag": lags,
+            "dead_letters_last_hour": dead_last_hour,
+            "topics": topics,
+        }
+
+    def _newest_timestamp(self, tps: list, ends: dict) -> int | None:
+        """The timestamp of the newest record across the partitions (reads one record each)."""
+        wanted = [tp for tp in tps if ends.get(tp, 0) > 0]
+        if not wanted:
+            return None
+        consumer = self._consumer
+        consumer.assign(wanted)
+        for tp in wanted:
+            consumer.seek(tp, ends[tp] - 1)
+        newest: int | None = None
+        pending = set(wanted)
+        deadline = time.monotonic() + 2.0
+        while pending and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=200).items():
+                for r in records:
+                    newest = r.timestamp if newest is None else max(newest, r.timestamp)
+                pending.discard(tp)
+        consumer.unsubscribe()
+        return newest
+
+
+def _stage(group: str, own: str) -> str:
+    if group == own:
+        return "dashboard"
+    if "storage" in group:
+        return "storage"
+    return group

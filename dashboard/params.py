@@ -1,0 +1,165 @@
+"""The API's query parameters, checked before anything reaches Cassandra (pure functions).
+
+Each request is read into a small frozen object or refused with a ParamError whose text tells
+the caller what to send instead; the server answers that with a 400. Every bound here keeps one
+request's work small: a range is at most MAX_SPAN_MS and MAX_BARS bars, a tick list at most
+MAX_TICKS rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from common.contract import EARLIEST_TS_MS, MAX_FUTURE_MS, ContractError, validate_symbol
+from common.settings import format_duration
+from common.times import epoch_ms
+
+DAY_MS = 86_400_000
+MAX_SPAN_MS = 31 * DAY_MS
+MAX_BARS = 10_000
+# With no `from`, a chart shows this many windows back from `to`.
+DEFAULT_BARS = 240
+MAX_TICKS = 1000
+DEFAULT_TICKS = 100
+# /api/ticks looks back through at most this many daily partitions for the last N ticks.
+TICK_DAYS_BACK = 7
+_MAX_VALUE_CHARS = 64
+
+
+class ParamError(ValueError):
+    """A request the API refuses; the text says what to send instead."""
+
+
+@dataclass(frozen=True)
+class BarsQuery:
+    symbol: str
+    window_ms: int
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class TicksQuery:
+    symbol: str
+    last: int
+
+
+@dataclass(frozen=True)
+class LiveQuery:
+    symbol: str | None
+
+
+def _single(pairs: Iterable[tuple[str, str]], allowed: tuple[str, ...]) -> dict[str, str]:
+    """The parameters as a dict: unknown or repeated names, and oversized values, are refused."""
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in allowed:
+            shown = name if len(name) <= 20 else name[:20] + "..."
+            takes = ", ".join(allowed) if allowed else "no parameters"
+            raise ParamError(f"unknown parameter {shown!r}: this endpoint takes {takes}")
+        if name in values:
+            raise ParamError(f"parameter {name!r} is given twice")
+        if len(value) > _MAX_VALUE_CHARS:
+            raise ParamError(f"parameter {name!r} is too long ({len(value)} characters)")
+        values[name] = value
+    return values
+
+
+def symbol_param(value: str | None) -> str:
+    if value is None or value == "":
+        raise ParamError("parameter 'symbol' is required, e.g. symbol=AAPL")
+    try:
+        return validate_symbol(value.strip().upper())
+    except ContractError as e:
+        raise ParamError(str(e)) from None
+
+
+def window_param(value: str | None, windows_ms: tuple[int, ...], default_ms: int) -> int:
+    known = ", ".join(format_duration(w) for w in windows_ms)
+    if value is None or value == "":
+        return default_ms
+    text = value.strip().lower()
+    ms: int | None = None
+    if text.isdigit():
+        ms = int(text)
+    else:
+        units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS}
+        for suffix in ("ms", "s", "m", "h", "d"):
+            number = text[: -len(suffix)]
+            if text.endswith(suffix) and number.isdigit():
+                ms = int(number) * units[suffix]
+                break
+    if ms is None or ms not in windows_ms:
+        raise ParamError(f"window {value!r} is not one of the window sizes computed: {known}")
+    return ms
+
+
+def time_param(name: str, value: str, now_ms: int) -> int:
+    try:
+        ms = epoch_ms(value)
+    except (ValueError, OverflowError):
+        raise ParamError(
+            f"parameter {name!r}={value!r} is not a time: use ISO 8601 such as "
+            "2025-08-27T13:30:00Z, or epoch milliseconds"
+        ) from None
+    if not EARLIEST_TS_MS <= ms <= now_ms + MAX_FUTURE_MS:
+        raise ParamError(
+            f"parameter {name!r}={value!r} is out of range: from 2000-01-01 to a day from now"
+        )
+    return ms
+
+
+def bars_query(
+    pairs: Iterable[tuple[str, str]],
+    *,
+    windows_ms: tuple[int, ...],
+    default_window_ms: int,
+    now_ms: int,
+) -> BarsQuery:
+    values = _single(pairs, ("symbol", "window", "from", "to"))
+    symbol = symbol_param(values.get("symbol"))
+    window_ms = window_param(values.get("window"), windows_ms, default_window_ms)
+    end_ms = time_param("to", values["to"], now_ms) if values.get("to") else now_ms
+    if values.get("from"):
+        start_ms = time_param("from", values["from"], now_ms)
+    else:
+        start_ms = max(EARLIEST_TS_MS, end_ms - DEFAULT_BARS * window_ms)
+    if start_ms >= end_ms:
+        raise ParamError("the range is empty: 'from' must be before 'to'")
+    span = end_ms - start_ms
+    if span > MAX_SPAN_MS:
+        raise ParamError(f"the range spans {format_duration(span)}: ask for at most 31 days")
+    if span // window_ms > MAX_BARS:
+        raise ParamError(
+            f"the range holds {span // window_ms} {format_duration(window_ms)} bars: ask for at "
+            f"most {MAX_BARS} (a shorter range or a larger window)"
+        )
+    return BarsQuery(symbol, window_ms, start_ms, end_ms)
+
+
+def ticks_query(pairs: Iterable[tuple[str, str]]) -> TicksQuery:
+    values = _single(pairs, ("symbol", "last"))
+    symbol = symbol_param(values.get("symbol"))
+    text = values.get("last", "")
+    if text == "":
+        return TicksQuery(symbol, DEFAULT_TICKS)
+    if not text.isdigit() or not 1 <= int(text) <= MAX_TICKS:
+        raise ParamError(f"parameter 'last'={text!r} must be a whole number from 1 to {MAX_TICKS}")
+    return TicksQuery(symbol, int(text))
+
+
+def live_query(pairs: Iterable[tuple[str, str]]) -> LiveQuery:
+    values = _single(pairs, ("symbol",))
+    if not values.get("symbol"):
+        return LiveQuery(None)
+    return LiveQuery(symbol_param(values["symbol"]))
+
+
+def no_params(pairs: Iterable[tuple[str, str]]) -> None:
+    _single(pairs, ())
+
+
+def days_between(start_ms: int, end_ms: int) -> list[int]:
+    """The UTC day numbers that [start_ms, end_ms) touches, oldest first."""
+    return list(range(start_ms // DAY_MS, (end_ms - 1) // DAY_MS + 1))

@@ -1,0 +1,129 @@
+"""The dashboard's settings: one frozen object built from flags and their env twins."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common.contract import MAX_WINDOW_MS
+from common.settings import (
+    AGGREGATES_TOPIC_OPTION,
+    BOOTSTRAP_SERVERS,
+    DEAD_LETTER_TOPIC_OPTION,
+    LOG_LEVEL,
+    TICKS_TOPIC_OPTION,
+    EnvArgumentParser,
+    add_options,
+    duration_ms,
+    option,
+    text,
+    tuple_of,
+)
+from common.settings import port as port_number
+
+# Keyspace names cannot be bind markers: this check is what makes formatting them into CQL safe.
+KEYSPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+_HOST_PATTERN = re.compile(r"^[A-Za-z0-9._\-:\[\]]{1,253}$")
+DEFAULT_PORT = 8050
+
+
+def keyspace_name(value: str) -> str:
+    if not KEYSPACE_PATTERN.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a usable keyspace name: use a lower-case letter followed by up to "
+            "47 lower-case letters, digits or _ (e.g. stocks)"
+        )
+    return value
+
+
+def listen_host(value: str) -> str:
+    value = value.strip()
+    if not _HOST_PATTERN.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a host to listen on: use an address such as 127.0.0.1 or 0.0.0.0"
+        )
+    return value
+
+
+def window_size(value: str) -> int:
+    ms = duration_ms(value)
+    if ms > MAX_WINDOW_MS:
+        raise argparse.ArgumentTypeError(f"window {value!r} is longer than a day")
+    return ms
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    host: str = option(
+        "--host",
+        "DASHBOARD_HOST",
+        "127.0.0.1",
+        "address to listen on (0.0.0.0 inside a container; keep 127.0.0.1 on a shared host)",
+        listen_host,
+    )
+    port: int = option("--port", "DASHBOARD_PORT", str(DEFAULT_PORT), "HTTP port", port_number)
+    bootstrap_servers: str = BOOTSTRAP_SERVERS.field()
+    ticks_topic: str = TICKS_TOPIC_OPTION.field()
+    aggregates_topic: str = AGGREGATES_TOPIC_OPTION.field()
+    dead_letter_topic: str = DEAD_LETTER_TOPIC_OPTION.field()
+    consumer_group: str = option(
+        "--consumer-group",
+        "DASHBOARD_CONSUMER_GROUP",
+        "stock-dashboard",
+        "the dashboard's own Kafka consumer group for the live feed (it reads from the end)",
+        text,
+    )
+    cassandra_hosts: tuple[str, ...] = option(
+        "--cassandra-hosts",
+        "CASSANDRA_HOSTS",
+        "127.0.0.1",
+        "Cassandra contact points, comma separated",
+        tuple_of(text),
+    )
+    cassandra_port: int = option(
+        "--cassandra-port", "CASSANDRA_PORT", "9042", "Cassandra native-protocol port", port_number
+    )
+    keyspace: str = option(
+        "--cassandra-keyspace",
+        "CASSANDRA_KEYSPACE",
+        "stocks",
+        "keyspace holding ticks, aggregates and latest_prices",
+        keyspace_name,
+    )
+    windows_ms: tuple[int, ...] = option(
+        "--windows",
+        "WINDOWS",
+        "10s,1m,5m",
+        "window sizes the processor computes (the chart offers these; 1m is the default view)",
+        tuple_of(window_size),
+    )
+    log_level: str = LOG_LEVEL.field()
+
+    def __post_init__(self) -> None:
+        if len(set(self.windows_ms)) != len(self.windows_ms):
+            raise ValueError("--windows lists a window size twice")
+        # Sorted once here so that the page's selector and the API agree on the order.
+        object.__setattr__(self, "windows_ms", tuple(sorted(self.windows_ms)))
+
+    @property
+    def default_window_ms(self) -> int:
+        return 60_000 if 60_000 in self.windows_ms else self.windows_ms[0]
+
+    @property
+    def url(self) -> str:
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{shown}:{self.port}/"
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
+    parser = EnvArgumentParser(
+        prog="python -m dashboard",
+        description="Serve the live dashboard: a page with every symbol's latest price, "
+        "candlestick charts and pipeline health, and its JSON API (/api/latest, /api/bars, "
+        "/api/ticks, /api/health, /api/live).",
+        environ=environ,
+    )
+    add_options(parser, DashboardSettings)
+    return parser
