@@ -2,20 +2,22 @@
 
 Delivery guarantees: acks=all, idempotence (so retries neither duplicate nor reorder), unbounded
 retries within the delivery timeout; key = symbol, so one symbol stays in one partition, in order.
-Delivery failures are counted and logged from the client's callback. `close()` flushes, so a tick
-handed to `publish()` is either acknowledged or counted as failed before the process exits.
+Delivery failures are counted and logged from the client's callback (or from `send()` itself,
+when the client refuses a record outright). `close()` flushes, so a tick handed to `publish()` is
+either acknowledged or counted as failed before the process exits. Neither `publish()` nor
+`dead_letter()` raises for anything a source handed over: the contract judges a tick, and a dead
+letter's reason and raw bytes are clipped so that no hostile answer makes one too large to send.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from common.contract import ContractError, Tick, dead_letter
+from common.contract import ContractError, Tick, dead_letter, message_key, validate_symbol
 from common.topics import ensure_topics
 from producer.settings import ProducerSettings
 from producer.stats import Counters
@@ -25,6 +27,9 @@ logger = logging.getLogger(__name__)
 # Logging every failed record of a dead broker would flood the log: the first few, then 1 in N.
 _LOG_FIRST_FAILURES = 10
 _LOG_EVERY_FAILURE = 10_000
+# A dead letter holds the reason and the raw input; clipped, whatever a source handed over.
+_MAX_REASON_CHARS = 1000
+_MAX_RAW_BYTES = 2048
 
 
 class PublishError(RuntimeError):
@@ -83,36 +88,59 @@ class Publisher:
 
     def publish(self, tick: Tick) -> bool:
         """Sends a tick that meets the contract; dead-letters one that does not. True if sent."""
+        from kafka.errors import KafkaError
+
         try:
             valid = tick.validated()
         except ContractError as e:
-            self.dead_letter(str(e), _raw(tick), tick.symbol if _is_text(tick.symbol) else None)
+            self.dead_letter(str(e), _raw(tick), tick.symbol)
             return False
         route = self._routes.get(valid.symbol)
         if route is None:
             route = self._routes[valid.symbol] = self._route(valid.symbol)
-        future = self._producer.send(
-            self._settings.ticks_topic,
-            value=valid.to_json(),
-            key=route[0],
-            partition=route[1],
-        )
+        try:
+            future = self._producer.send(
+                self._settings.ticks_topic,
+                value=valid.to_json(),
+                key=route[0],
+                partition=route[1],
+            )
+        except KafkaError as e:
+            # Refused before it was queued (no metadata within max_block_ms, buffer full):
+            # counted as a failed delivery, like one the broker refused.
+            route[2](e)
+            return False
         future.add_errback(route[2])
         self._counters.published += 1
         return True
 
-    def dead_letter(self, reason: str, raw: bytes | None, symbol: str | None = None) -> None:
-        origin = dict(self._origin, symbol=symbol) if symbol else self._origin
+    def dead_letter(self, reason: str, raw: bytes | None, symbol: object = None) -> None:
+        """Sends input that is not a valid tick to the dead-letter topic, with why and whence.
+
+        The origin names the stage, the source and, when known, the symbol; the record is keyed
+        by the symbol when that is a valid one.
+        """
+        from kafka.errors import KafkaError
+
+        named = _symbol_text(symbol)
+        origin = dict(self._origin, symbol=named) if named else self._origin
+        if len(reason) > _MAX_REASON_CHARS:
+            reason = reason[: _MAX_REASON_CHARS - 3] + "..."
+        if raw is not None and len(raw) > _MAX_RAW_BYTES:
+            raw = raw[:_MAX_RAW_BYTES] + b"...[clipped]"
         n = self._counters.rejected + 1
         if n <= _LOG_FIRST_FAILURES or n % _LOG_EVERY_FAILURE == 0:
-            logger.warning("dead-letter reason=%r symbol=%s rejected=%d", reason, symbol, n)
-        future = self._producer.send(
-            self._settings.dead_letter_topic,
-            value=dead_letter(reason, raw, origin),
-            key=symbol.encode() if symbol else None,
-        )
-        future.add_errback(self._on_failure, symbol)
+            logger.warning("dead-letter reason=%r symbol=%s rejected=%d", reason, named, n)
+        key = message_key(named) if named and _is_symbol(named) else None
         self._counters.rejected += 1
+        try:
+            future = self._producer.send(
+                self._settings.dead_letter_topic, value=dead_letter(reason, raw, origin), key=key
+            )
+        except KafkaError as e:
+            self._on_failure(named, e)
+            return
+        future.add_errback(self._on_failure, named)
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Flushes what was published, then closes; failures to flush are logged and counted."""
@@ -131,7 +159,7 @@ class Publisher:
     def _route(self, symbol: str) -> tuple[bytes, int, Callable[[Exception], None]]:
         from kafka.partitioner.default import murmur2
 
-        key = symbol.encode()
+        key = message_key(symbol)
         # Same arithmetic as the Java client's and kafka-python's default partitioner.
         partition = self._partitions[(murmur2(key) & 0x7FFFFFFF) % len(self._partitions)]
         return key, partition, functools.partial(self._on_failure, symbol)
@@ -144,10 +172,38 @@ class Publisher:
             logger.error("delivery failed symbol=%s error=%r failures=%d", symbol, error, n)
 
 
-def _is_text(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 64
+def _symbol_text(value: object) -> str | None:
+    """The symbol as a dead letter can name it: text, clipped, encodable; else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value[:64].encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _is_symbol(text: str) -> bool:
+    try:
+        validate_symbol(text)
+    except ContractError:
+        return False
+    return True
 
 
 def _raw(tick: Tick) -> bytes:
-    # The tick as the source gave it; default=repr keeps whatever odd type a parser produced.
-    return json.dumps(dataclasses.asdict(tick), default=repr).encode()
+    """The tick as the source gave it; whatever odd values a parser produced, as their repr."""
+    fields = {}
+    for name in Tick.__slots__:
+        value = getattr(tick, name)
+        plain = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+        fields[name] = value if plain and len(str(value)) <= 200 else _clip_repr(value)
+    try:
+        return json.dumps(fields).encode("utf-8", "backslashreplace")
+    except (ValueError, TypeError):
+        return repr(fields).encode("utf-8", "backslashreplace")[:_MAX_RAW_BYTES]
+
+
+def _clip_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deeply>"
+    return text if len(text) <= 200 else text[:197] + "..."

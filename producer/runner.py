@@ -124,26 +124,41 @@ class Runner:
 
     def _round(self, source: PolledSource) -> None:
         c = self._counters
-        try:
-            for item in source.fetch(self._settings.symbols):
-                if isinstance(item, Tick):
-                    if self._seen(item.symbol, ("tick", item.ts)):
-                        c.unchanged += 1
-                    else:
-                        c.fetched += 1
-                        self._publisher.publish(item)
-                elif isinstance(item, Rejected) and item.symbol is not None:
-                    if self._seen(item.symbol, ("rejected", item.reason)):
-                        c.unchanged += 1
-                    else:
-                        self._other(item)
-                else:
-                    self._other(item)
-                if self._stop.is_set() or self._reached_max():
-                    break
-        except Exception:  # noqa: BLE001 - one bad round must not end the service
-            c.failed += 1
-            logger.exception("round failed source=%s; next round as scheduled", source.name)
+        items = source.fetch(self._settings.symbols)
+        while True:
+            try:
+                item = next(items, None)
+            except Exception:  # noqa: BLE001 - sources do not raise; if one did, the round ends
+                c.failed += 1
+                logger.exception("round failed source=%s; next round as scheduled", source.name)
+                return
+            if item is None:
+                return
+            try:
+                self._polled_item(item)
+            except Exception:  # noqa: BLE001 - one item's trouble must not end the round
+                c.failed += 1
+                logger.exception(
+                    "could not handle item=%s source=%s", type(item).__name__, source.name
+                )
+            if self._stop.is_set() or self._reached_max():
+                return
+
+    def _polled_item(self, item: Item) -> None:
+        c = self._counters
+        if isinstance(item, Tick):
+            if self._seen(item.symbol, ("tick", item.ts)):
+                c.unchanged += 1
+            else:
+                c.fetched += 1
+                self._publisher.publish(item)
+        elif isinstance(item, Rejected) and item.symbol is not None:
+            if self._seen(item.symbol, ("rejected", item.reason)):
+                c.unchanged += 1
+            else:
+                self._other(item)
+        else:
+            self._other(item)
 
     def _seen(self, symbol: str, state: tuple[str, object]) -> bool:
         if self._last_seen.get(symbol) == state:

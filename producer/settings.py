@@ -1,34 +1,46 @@
-"""The producer's settings: every flag, its environment twin, and the one frozen object they make.
+"""The producer's settings: each option declared once (flag, env twin, default, help, check).
 
-`parse_settings` is the only place that looks at the command line and the environment; every
-impossible value or combination is refused here, with exit code 2 and a message that says what to
-do, so nothing later has to second-guess its configuration.
+`parse_settings` is the only place that looks at the command line and the environment. A value
+from the environment goes through the same check as the flag's: a bad one ends the start with
+exit code 2 and one line that names the variable; a bad flag, one line that names the flag;
+options that cannot work together, one line that says which and what to do. Nothing later has
+to second-guess its configuration.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
-from common.contract import DEAD_LETTER_TOPIC, TICKS_TOPIC, ContractError, parse_symbols
+from common.contract import ContractError, parse_symbols
 from common.settings import (
+    BOOTSTRAP_SERVERS,
+    DEAD_LETTER_TOPIC_OPTION,
+    LOG_LEVEL,
+    TICKS_TOPIC_OPTION,
     EnvArgumentParser,
-    add_kafka_options,
-    add_log_level,
+    add_options,
     duration_ms,
     non_negative_int,
+    option,
+    options_of,
     positive_int,
+    settings_from,
 )
 
 SOURCES = ("simulated", "yahoo", "stooq", "finnhub", "replay")
 POLLED_SOURCES = ("yahoo", "stooq", "finnhub")
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA")
-# A Kafka topic name: what the broker accepts (letters, digits, . _ -; at most 249 characters).
+FINNHUB_KEY_ENV = "FINNHUB_API_KEY"
+# What an HTTP header value can carry: a key with a space or a newline would break the request.
+_API_KEY = re.compile(r"^[\x21-\x7e]{1,256}$")
 
 
 class Secret:
@@ -54,47 +66,72 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True)
-class ProducerSettings:
-    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
-    # Replay publishes every row of its file unless symbols were named explicitly.
-    symbols_given: bool = False
-    source: str = "simulated"
-    interval_ms: int = 5_000
-    bootstrap_servers: str = "127.0.0.1:9092"
-    ticks_topic: str = TICKS_TOPIC
-    dead_letter_topic: str = DEAD_LETTER_TOPIC
-    topic_partitions: int = 3
-    topic_replication: int = 1
-    finnhub_api_key: Secret | None = None
-    yahoo_base_url: str = "https://query1.finance.yahoo.com"
-    stooq_base_url: str = "https://stooq.com"
-    finnhub_base_url: str = "https://finnhub.io"
-    replay_file: Path | None = None
-    replay_speed: float = 1.0  # 0 = as fast as possible
-    sim_seed: int = 42
-    sim_rate: float = 10.0  # ticks/s over all symbols; 0 = as fast as possible
-    sim_start_ms: int | None = None  # anchor of the simulated clock; None = the start time
-    max_ticks: int = 0  # 0 = no limit
-    log_level: str = "INFO"
-    stats_interval_ms: int = 30_000
-    kafka_linger_ms: int = 20
-    kafka_batch_size: int = 256 * 1024
-    kafka_compression: str | None = "gzip"
-    http_timeout_ms: int = 10_000
-    http_retries: int = 3
-    http_backoff_ms: int = 500
+# --- checks: each turns the text of a flag or an env value into the setting, or says why not --
 
-    @property
-    def polled(self) -> bool:
-        return self.source in POLLED_SOURCES
+
+def _one_of(names: tuple[str, ...]):
+    def check(text: str) -> str:
+        value = text.strip().lower()
+        if value not in names:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(names)}")
+        return value
+
+    check.__name__ = "choice"
+    return check
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(parse_symbols(text))
+    except ContractError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _symbols_file(text: str) -> tuple[str, ...]:
+    """The symbols of a file: one or more per line, '#' starts a comment."""
+    path = Path(text)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise argparse.ArgumentTypeError(f"cannot read {short(text)}: {why}") from None
+    words = " ".join(line.split("#", 1)[0] for line in lines)
+    if not words.strip():
+        raise argparse.ArgumentTypeError(f"{short(text)} holds no symbols")
+    return _symbols(words)
+
+
+def _replay_file(text: str) -> Path:
+    """A readable CSV whose header replay understands (checked now, before anything starts)."""
+    from producer.sources.replay import ReplayFormatError, read_header
+
+    path = Path(text)
+    try:
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"{short(text)} is not a readable file")
+        read_header(path)
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise argparse.ArgumentTypeError(f"cannot read {short(text)}: {why}") from None
+    except ReplayFormatError as e:
+        raise argparse.ArgumentTypeError(f"{short(text)}: {e}") from None
+    return path
+
+
+def short(text: str, limit: int = 200) -> str:
+    """A value quoted in an error: an absurdly long one would bury the message."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL like https://host:port")
-    return text.rstrip("/")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} has a port that is not 1 to 65535") from None
+    return text.strip().rstrip("/")
 
 
 def _speed(text: str) -> float:
@@ -123,268 +160,297 @@ def _rate(text: str) -> float:
     return value
 
 
-def _one_of(names: tuple[str, ...]):
-    # A type, not `choices`: argparse checks choices on flags only, never on an env default.
-    def check(text: str) -> str:
-        value = text.strip().lower()
-        if value not in names:
-            raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(names)}")
-        return value
+def _seed(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
-    check.__name__ = "choice"
-    return check
+
+def _epoch_ms(text: str) -> int:
+    value = non_negative_int(text)
+    if value > 10**15:
+        raise argparse.ArgumentTypeError(f"{text} is not epoch milliseconds (too far ahead)")
+    return value
+
+
+def _timeout(text: str) -> int:
+    value = duration_ms(text)
+    if value > 3_600_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is over an hour: a source would seem to hang")
+    return value
+
+
+def _retries(text: str) -> int:
+    value = non_negative_int(text)
+    if value > 20:
+        raise argparse.ArgumentTypeError(f"{text} retries is too many: use 0 to 20")
+    return value
+
+
+def _batch_bytes(text: str) -> int:
+    value = positive_int(text)
+    if value > 64 * 1024 * 1024:
+        raise argparse.ArgumentTypeError(f"{text} bytes is over 64 MiB per batch")
+    return value
+
+
+def _compression(text: str) -> str | None:
+    name = _one_of(COMPRESSIONS)(text)
+    if name == "none":
+        return None
+    from kafka import codec
+
+    if not getattr(codec, f"has_{name}")():
+        raise argparse.ArgumentTypeError(
+            f"{name}: its Python library is not installed; use gzip or none"
+        )
+    return name
+
+
+def _choices(names: tuple[str, ...]) -> str:
+    return "{" + ",".join(names) + "}"
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    source: str = option(
+        "--source",
+        "PRICE_SOURCE",
+        "simulated",
+        f"where prices come from: {_choices(SOURCES)}",
+        _one_of(SOURCES),
+    )
+    listed_symbols: tuple[str, ...] | None = option(
+        "--symbols",
+        "SYMBOLS",
+        None,
+        f"symbols, comma or space separated (default: {','.join(DEFAULT_SYMBOLS)}; "
+        "replay: every symbol in the file)",
+        _symbols,
+    )
+    file_symbols: tuple[str, ...] | None = option(
+        "--symbols-file",
+        "SYMBOLS_FILE",
+        None,
+        "a file of symbols, one or more per line, '#' starts a comment; adds to --symbols",
+        _symbols_file,
+    )
+    interval_ms: int = option(
+        "--interval",
+        "FETCH_INTERVAL",
+        "5",
+        "seconds between fetch rounds of the polled sources (5, 500ms, 1m); raised to the "
+        "source's minimum so a free API is not hammered",
+        duration_ms,
+    )
+    stats_interval_ms: int = option(
+        "--stats-interval",
+        "STATS_INTERVAL",
+        "30",
+        "seconds between counter log lines",
+        duration_ms,
+    )
+    max_ticks: int = option(
+        "--max-ticks",
+        "MAX_TICKS",
+        "0",
+        "stop after this many ticks (0: run until stopped)",
+        non_negative_int,
+    )
+    log_level: str = LOG_LEVEL.field()
+    bootstrap_servers: str = BOOTSTRAP_SERVERS.field()
+    ticks_topic: str = TICKS_TOPIC_OPTION.field()
+    dead_letter_topic: str = DEAD_LETTER_TOPIC_OPTION.field()
+    topic_partitions: int = option(
+        "--topic-partitions",
+        "TOPIC_PARTITIONS",
+        "3",
+        "partitions of the topics created at start when missing",
+        positive_int,
+    )
+    topic_replication: int = option(
+        "--topic-replication",
+        "TOPIC_REPLICATION",
+        "1",
+        "replication factor of the topics created at start when missing",
+        positive_int,
+    )
+    kafka_linger_ms: int = option(
+        "--kafka-linger-ms",
+        "KAFKA_LINGER_MS",
+        "20",
+        "how long the client waits to fill a batch",
+        non_negative_int,
+    )
+    kafka_batch_size: int = option(
+        "--kafka-batch-size",
+        "KAFKA_BATCH_SIZE",
+        str(256 * 1024),
+        "bytes per partition batch",
+        _batch_bytes,
+    )
+    kafka_compression: str | None = option(
+        "--kafka-compression",
+        "KAFKA_COMPRESSION",
+        "gzip",
+        f"batch compression: {_choices(COMPRESSIONS)}",
+        _compression,
+    )
+    yahoo_base_url: str = option(
+        "--yahoo-base-url",
+        "YAHOO_BASE_URL",
+        "https://query1.finance.yahoo.com",
+        "Yahoo Finance chart API",
+        _url,
+    )
+    stooq_base_url: str = option(
+        "--stooq-base-url", "STOOQ_BASE_URL", "https://stooq.com", "Stooq CSV quotes", _url
+    )
+    finnhub_base_url: str = option(
+        "--finnhub-base-url", "FINNHUB_BASE_URL", "https://finnhub.io", "Finnhub REST API", _url
+    )
+    http_timeout_ms: int = option(
+        "--http-timeout",
+        "HTTP_TIMEOUT",
+        "10",
+        "seconds a source has for a whole answer, from connecting to its last byte (a slower "
+        "one is abandoned and asked again next round)",
+        _timeout,
+    )
+    http_retries: int = option(
+        "--http-retries",
+        "HTTP_RETRIES",
+        "3",
+        "retries of a request that got 429, 5xx or no connection (exponential backoff, "
+        "jitter, Retry-After honoured)",
+        _retries,
+    )
+    http_backoff_ms: int = option(
+        "--http-backoff",
+        "HTTP_BACKOFF",
+        "500ms",
+        "first retry delay; doubles each retry",
+        duration_ms,
+    )
+    replay_file: Path | None = option(
+        "--replay-file",
+        "REPLAY_FILE",
+        None,
+        "CSV for --source replay; its header names the columns: symbol, timestamp (or ts, "
+        "time, ts_ms), price and optionally volume",
+        _replay_file,
+    )
+    replay_speed: float = option(
+        "--replay-speed",
+        "REPLAY_SPEED",
+        "1",
+        "1 real time, 10 ten times faster, 0 or max as fast as possible",
+        _speed,
+    )
+    sim_seed: int = option(
+        "--sim-seed",
+        "SIM_SEED",
+        "42",
+        "seed of the simulated prices (same seed, same ticks)",
+        _seed,
+    )
+    sim_rate: float = option(
+        "--sim-rate",
+        "SIM_RATE",
+        "10",
+        "simulated ticks per second over all symbols; 0 = as fast as possible",
+        _rate,
+    )
+    sim_start_ms: int | None = option(
+        "--sim-start",
+        "SIM_START",
+        None,
+        "epoch ms the simulated clock starts at (default: now)",
+        _epoch_ms,
+    )
+    # Environment only, never a flag (it would show in `ps` and shell history), never logged.
+    finnhub_api_key: Secret | None = None
+
+    def __post_init__(self) -> None:
+        if self.source == "finnhub" and self.finnhub_api_key is None:
+            raise ValueError(
+                f"--source finnhub needs an API key: set {FINNHUB_KEY_ENV} (free at finnhub.io)"
+            )
+        if self.source == "replay" and self.replay_file is None:
+            raise ValueError(
+                "--source replay needs --replay-file (or REPLAY_FILE): a CSV to replay"
+            )
+
+    @property
+    def symbols_given(self) -> bool:
+        """Symbols were named (replay publishes its whole file unless they were)."""
+        return bool(self.listed_symbols or self.file_symbols)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols to follow: --symbols, then those of --symbols-file, each once."""
+        if not self.symbols_given:
+            return DEFAULT_SYMBOLS
+        named = (*(self.listed_symbols or ()), *(self.file_symbols or ()))
+        return tuple(dict.fromkeys(named))
+
+    @property
+    def polled(self) -> bool:
+        return self.source in POLLED_SOURCES
 
 
 def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
-    p = EnvArgumentParser(
+    parser = EnvArgumentParser(
         prog="python -m producer",
         description="Fetch prices for the symbols you name and publish them to Kafka as ticks "
         "(the tick contract's JSON, keyed by symbol). Every flag has an environment twin.",
-        epilog="FINNHUB_API_KEY (environment only, never a flag, never logged): the key "
+        epilog=f"{FINNHUB_KEY_ENV} (environment only, never a flag, never logged): the key "
         "for --source finnhub.",
         environ=environ,
     )
-    add = p.add_env_argument
-    add(
-        "--symbols",
-        env="SYMBOLS",
-        default=None,
-        help=f"symbols, comma or space separated (default: {','.join(DEFAULT_SYMBOLS)}; "
-        "replay: every symbol in the file)",
-    )
-    add(
-        "--symbols-file",
-        env="SYMBOLS_FILE",
-        type=Path,
-        default=None,
-        help="a file of symbols, one or more per line, '#' starts a comment; adds to --symbols",
-    )
-    add(
-        "--source",
-        env="PRICE_SOURCE",
-        default="simulated",
-        type=_one_of(SOURCES),
-        metavar="{" + ",".join(SOURCES) + "}",
-        help="where prices come from",
-    )
-    add(
-        "--interval",
-        env="FETCH_INTERVAL",
-        type=duration_ms,
-        default="5",
-        help="seconds between fetch rounds of the polled sources (5, 500ms, 1m); raised to the "
-        "source's minimum so a free API is not hammered",
-    )
-    add(
-        "--stats-interval",
-        env="STATS_INTERVAL",
-        type=duration_ms,
-        default="30",
-        help="seconds between counter log lines",
-    )
-    add(
-        "--max-ticks",
-        env="MAX_TICKS",
-        type=non_negative_int,
-        default=0,
-        help="stop after this many ticks (0: run until stopped)",
-    )
-    add_log_level(p)
-    add_kafka_options(p, "ticks", "dead-letter")
-    add(
-        "--topic-partitions",
-        env="TOPIC_PARTITIONS",
-        type=positive_int,
-        default=3,
-        help="partitions of the topics created at start when missing",
-    )
-    add(
-        "--topic-replication",
-        env="TOPIC_REPLICATION",
-        type=positive_int,
-        default=1,
-        help="replication factor of the topics created at start when missing",
-    )
-    add(
-        "--kafka-linger-ms",
-        env="KAFKA_LINGER_MS",
-        type=non_negative_int,
-        default=20,
-        help="how long the client waits to fill a batch",
-    )
-    add(
-        "--kafka-batch-size",
-        env="KAFKA_BATCH_SIZE",
-        type=positive_int,
-        default=256 * 1024,
-        help="bytes per partition batch",
-    )
-    add(
-        "--kafka-compression",
-        env="KAFKA_COMPRESSION",
-        default="gzip",
-        type=_one_of(COMPRESSIONS),
-        metavar="{" + ",".join(COMPRESSIONS) + "}",
-        help="batch compression",
-    )
-
-    add(
-        "--yahoo-base-url",
-        env="YAHOO_BASE_URL",
-        type=_url,
-        default="https://query1.finance.yahoo.com",
-        help="Yahoo Finance chart API",
-    )
-    add(
-        "--stooq-base-url",
-        env="STOOQ_BASE_URL",
-        type=_url,
-        default="https://stooq.com",
-        help="Stooq CSV quotes",
-    )
-    add(
-        "--finnhub-base-url",
-        env="FINNHUB_BASE_URL",
-        type=_url,
-        default="https://finnhub.io",
-        help="Finnhub REST API",
-    )
-    # The key is only ever read from the environment: a flag would show in `ps` and shell history.
-    p.add_argument("--finnhub-api-key", default=None, help=argparse.SUPPRESS)
-    add(
-        "--http-timeout",
-        env="HTTP_TIMEOUT",
-        type=duration_ms,
-        default="10",
-        help="seconds to wait for a source to connect and to answer",
-    )
-    add(
-        "--http-retries",
-        env="HTTP_RETRIES",
-        type=non_negative_int,
-        default=3,
-        help="retries of a request that got 429, 5xx or a timeout (exponential backoff, "
-        "jitter, Retry-After honoured)",
-    )
-    add(
-        "--http-backoff",
-        env="HTTP_BACKOFF",
-        type=duration_ms,
-        default="500ms",
-        help="first retry delay; doubles each retry",
-    )
-
-    add(
-        "--replay-file",
-        env="REPLAY_FILE",
-        type=Path,
-        default=None,
-        help="CSV of symbol,timestamp,price[,volume] for --source replay",
-    )
-    add(
-        "--replay-speed",
-        env="REPLAY_SPEED",
-        type=_speed,
-        default="1",
-        help="1 real time, 10 ten times faster, 0 or max as fast as possible",
-    )
-    add(
-        "--sim-seed",
-        env="SIM_SEED",
-        type=int,
-        default=42,
-        help="seed of the simulated prices (same seed, same ticks)",
-    )
-    add(
-        "--sim-rate",
-        env="SIM_RATE",
-        type=_rate,
-        default="10",
-        help="simulated ticks per second over all symbols; 0 = as fast as possible",
-    )
-    add(
-        "--sim-start",
-        env="SIM_START",
-        type=non_negative_int,
-        default=None,
-        help="epoch ms the simulated clock starts at (default: now)",
-    )
-    return p  # fmt: skip
+    add_options(parser, ProducerSettings)
+    # Only there to say where the key goes instead.
+    parser.add_argument("--finnhub-api-key", default=None, help=argparse.SUPPRESS)
+    return parser
 
 
-def _read_symbols_file(path: Path) -> str:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return " ".join(line.split("#", 1)[0] for line in lines)
+def env_names() -> list[str]:
+    """Every environment variable the producer reads."""
+    return [opt.env for _, opt in options_of(ProducerSettings)] + [FINNHUB_KEY_ENV]
 
 
 def parse_settings(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> ProducerSettings:
-    """Flags, then environment, then defaults; exits with code 2 and a clear message if wrong."""
+    """Flags, then environment, then defaults; exits with code 2 and one line if wrong."""
     environ = os.environ if environ is None else environ
     parser = build_parser(environ)
     args = parser.parse_args(argv)
-
-    text = args.symbols or ""
-    if args.symbols_file is not None:
-        try:
-            text += " " + _read_symbols_file(args.symbols_file)
-        except OSError as e:
-            parser.error(f"--symbols-file {args.symbols_file}: {e.strerror or e}")
-    symbols_given = bool(text.strip())
-    try:
-        symbols = tuple(parse_symbols(text)) if symbols_given else DEFAULT_SYMBOLS
-    except ContractError as e:
-        parser.error(f"--symbols: {e}")
-    if args.symbols_file is not None and not symbols_given:
-        parser.error(f"--symbols-file {args.symbols_file} holds no symbols")
-
-    key = environ.get("FINNHUB_API_KEY", "").strip() or None
     if args.finnhub_api_key:
-        parser.error("pass the Finnhub key in the FINNHUB_API_KEY environment variable, not a flag")
-    if args.source == "finnhub" and key is None:
-        parser.error("--source finnhub needs an API key: set FINNHUB_API_KEY (free at finnhub.io)")
-    if args.source == "replay":
-        if args.replay_file is None:
-            parser.error("--source replay needs --replay-file (or REPLAY_FILE): a CSV to replay")
-        if not args.replay_file.is_file():
-            parser.error(f"--replay-file {args.replay_file} is not a readable file")
-    compression = None if args.kafka_compression == "none" else args.kafka_compression
-    if compression is not None:
-        from kafka import codec
+        parser.error(
+            f"pass the Finnhub key in the {FINNHUB_KEY_ENV} environment variable, not a flag"
+        )
+    key = _finnhub_key(parser, environ)
+    try:
+        return settings_from(ProducerSettings, args, finnhub_api_key=key)
+    except ValueError as e:
+        parser.error(str(e))
 
-        if not getattr(codec, f"has_{compression}")():
-            parser.error(
-                f"--kafka-compression {compression}: its Python library is not installed; "
-                "use gzip or none"
-            )
 
-    return ProducerSettings(
-        symbols=symbols,
-        symbols_given=symbols_given,
-        source=args.source,
-        interval_ms=args.interval,
-        bootstrap_servers=args.bootstrap_servers,
-        ticks_topic=args.ticks_topic,
-        dead_letter_topic=args.dead_letter_topic,
-        topic_partitions=args.topic_partitions,
-        topic_replication=args.topic_replication,
-        finnhub_api_key=Secret(key) if key else None,
-        yahoo_base_url=args.yahoo_base_url,
-        stooq_base_url=args.stooq_base_url,
-        finnhub_base_url=args.finnhub_base_url,
-        replay_file=args.replay_file,
-        replay_speed=args.replay_speed,
-        sim_seed=args.sim_seed,
-        sim_rate=args.sim_rate,
-        sim_start_ms=args.sim_start,
-        max_ticks=args.max_ticks,
-        log_level=args.log_level,
-        stats_interval_ms=args.stats_interval,
-        kafka_linger_ms=args.kafka_linger_ms,
-        kafka_batch_size=args.kafka_batch_size,
-        kafka_compression=compression,
-        http_timeout_ms=args.http_timeout,
-        http_retries=args.http_retries,
-        http_backoff_ms=args.http_backoff,
+def _finnhub_key(parser: EnvArgumentParser, environ: Mapping[str, str]) -> Secret | None:
+    value = environ.get(FINNHUB_KEY_ENV, "").strip()
+    if not value:
+        return None
+    if not _API_KEY.match(value):
+        _key_error(parser)
+    return Secret(value)
+
+
+def _key_error(parser: EnvArgumentParser) -> NoReturn:
+    # Unlike other variables, the value is not shown: it is a secret.
+    parser.exit(
+        2,
+        f"{parser.prog}: error: environment variable {FINNHUB_KEY_ENV}: not a usable key "
+        "(printable characters without spaces, at most 256); value not shown\n",
     )

@@ -8,13 +8,19 @@ A source yields, in the order it learnt them:
 - `Failed`: a request that did not get an answer (timeouts, HTTP errors after retries).
 
 Polled sources (yahoo, stooq, finnhub) answer one round per `fetch()`; streaming sources
-(simulated, replay) pace themselves and yield until done or stopped.
+(simulated, replay) pace themselves and yield until done or stopped. A polled source never raises
+out of a round: whatever goes wrong with one request (a parser meeting something it did not
+expect included) becomes a `Failed` for that request's symbols, and the round goes on. Every
+`Rejected` and `Failed` of a polled source names the source in its reason and the symbol(s) it
+was fetching.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +28,8 @@ from common.contract import Tick
 
 if TYPE_CHECKING:  # the HTTP client imports SourceError from here
     from producer.http_client import HttpClient
+
+logger = logging.getLogger(__name__)
 
 # Raw bodies kept in a dead letter; a whole HTML error page adds nothing past this.
 MAX_RAW_BYTES = 2048
@@ -57,6 +65,22 @@ def clip(raw: bytes) -> bytes:
     return raw if len(raw) <= MAX_RAW_BYTES else raw[:MAX_RAW_BYTES] + b"...[clipped]"
 
 
+def load_json(body: bytes) -> tuple[object, str | None]:
+    """(document, None), or (None, why not): nothing a body holds makes this raise."""
+    try:
+        return json.loads(body), None
+    except RecursionError:
+        return None, "nested too deeply"
+    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None, f"not JSON ({type(e).__name__})"
+
+
+def short(value: object, limit: int = 60) -> str:
+    """A value quoted in a reason: what a hostile answer sends can be huge."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 class PolledSource(ABC):
     """A source asked for quotes every interval, over HTTP through one shared client."""
 
@@ -70,9 +94,24 @@ class PolledSource(ABC):
     def min_interval_s(self, symbol_count: int) -> float:
         """The shortest interval between rounds that keeps within the source's free limits."""
 
+    def requests_for(self, symbols: Sequence[str]) -> Iterator[tuple[str, ...]]:
+        """The symbols asked together in one request: one each, unless a source batches."""
+        for symbol in symbols:
+            yield (symbol,)
+
     @abstractmethod
+    def fetch_request(self, symbols: tuple[str, ...]) -> Iterable[Item]:
+        """What one request for these symbols gives; may raise, `fetch` catches it."""
+
     def fetch(self, symbols: Sequence[str]) -> Iterator[Item]:
         """One round. One symbol's or one request's failure is a `Failed`, never an exception."""
+        for group in self.requests_for(symbols):
+            try:
+                items = list(self.fetch_request(group))
+            except Exception as e:  # noqa: BLE001 - one request's surprise must not end a round
+                logger.exception("source=%s symbols=%s: unexpected failure", self.name, group)
+                items = [Failed(f"{self.name}: unexpected {type(e).__name__}: {short(e)}", group)]
+            yield from items
 
     def close(self) -> None:
         self._http.close()

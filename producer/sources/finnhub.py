@@ -2,19 +2,29 @@
 
 GET {base}/api/v1/quote?symbol=AAPL answers {"c": current, "t": Unix seconds, ...}. Unknown
 symbols and some outages answer all zeros: that is no data, not a price of 0. The quote carries no
-volume, so ticks from Finnhub have volume 0.
+volume, so ticks from Finnhub have volume 0. The price is passed on as given; the contract judges
+it when the tick is published.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from common.contract import Tick
 from producer.http_client import HttpClient
 from producer.settings import Secret
-from producer.sources.base import Failed, Item, NoData, PolledSource, Rejected, SourceError, clip
+from producer.sources.base import (
+    Failed,
+    Item,
+    NoData,
+    PolledSource,
+    Rejected,
+    SourceError,
+    clip,
+    load_json,
+    short,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,37 +42,40 @@ class FinnhubSource(PolledSource):
     def min_interval_s(self, symbol_count: int) -> float:
         return max(1.0, symbol_count / CALLS_PER_SECOND)
 
-    def fetch(self, symbols: Sequence[str]) -> Iterator[Item]:
+    def fetch_request(self, symbols: tuple[str, ...]) -> Iterator[Item]:
+        [symbol] = symbols
         headers = {"X-Finnhub-Token": self._key.reveal()}
-        for symbol in symbols:
-            try:
-                response = self._http.get(
-                    f"{self._base}/api/v1/quote", params={"symbol": symbol}, headers=headers
-                )
-            except SourceError as e:
-                yield Failed(str(e), (symbol,))
-                continue
-            if response.status in (401, 403):
-                yield Failed(
-                    f"HTTP {response.status} from Finnhub: check FINNHUB_API_KEY", (symbol,)
-                )
-                continue
-            if response.status >= 400:
-                yield Failed(f"HTTP {response.status} from Finnhub", (symbol,))
-                continue
+        try:
+            response = self._http.get(
+                f"{self._base}/api/v1/quote", params={"symbol": symbol}, headers=headers
+            )
+        except SourceError as e:
+            yield Failed(f"finnhub: {e}", symbols)
+            return
+        if response.status in (401, 403):
+            yield Failed(f"finnhub: HTTP {response.status}: check FINNHUB_API_KEY", symbols)
+        elif response.status >= 400:
+            yield Failed(f"finnhub: HTTP {response.status} for {symbol}", symbols)
+        else:
             yield parse_quote(symbol, response.body)
 
 
 def parse_quote(symbol: str, body: bytes) -> Item:
-    try:
-        quote = json.loads(body)
-    except ValueError:
-        return Rejected("finnhub: body is not JSON", clip(body), symbol)
+    """What a quote answer says about `symbol`; never raises."""
+    quote, problem = load_json(body)
+    if problem is not None:
+        return Rejected(f"finnhub: answer for {symbol} is {problem}", clip(body), symbol)
     if not isinstance(quote, dict) or "c" not in quote or "t" not in quote:
-        return Rejected("finnhub: quote lacks c (price) or t (time)", clip(body), symbol)
+        return Rejected(
+            f"finnhub: quote for {symbol} lacks c (price) or t (time)", clip(body), symbol
+        )
     price, seconds = quote["c"], quote["t"]
-    if not price and not seconds:
+    if price == 0 and seconds == 0:
         return NoData(symbol, "finnhub answered all zeros (unknown symbol or no data)")
     if isinstance(seconds, bool) or not isinstance(seconds, int):
-        return Rejected("finnhub: t is not a whole number of seconds", clip(body), symbol)
+        return Rejected(
+            f"finnhub: t for {symbol} is not a whole number of seconds: {short(seconds)}",
+            clip(body),
+            symbol,
+        )
     return Tick(symbol, price, 0, seconds * 1000, "finnhub")

@@ -17,7 +17,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from common.contract import Tick, now_ms
 from producer.sources.base import Item, StreamSource
@@ -87,13 +87,16 @@ class SimulatedSource(StreamSource):
         seed: int,
         rate: float,
         start_ms: int | None = None,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], bool] | None = None,
     ):
         self._stop = stop
         self._seed = seed
         self._rate = rate
         self._start_ms = start_ms
         self._clock = clock
+        # Paces the stream; returns True when stopped. Tests pass a fake that moves `clock`.
+        self._wait = stop.wait if wait is None else wait
 
     def stream(self, symbols: Sequence[str]) -> Iterator[Item]:
         ticks = simulated_ticks(self._seed, symbols, None, self._start_ms, self._rate)
@@ -104,6 +107,6 @@ class SimulatedSource(StreamSource):
         began = self._clock()
         for i, tick in enumerate(ticks):
             wait = began + i * period - self._clock()
-            if wait > 0 and self._stop.wait(wait):
+            if (wait > 0 and self._wait(wait)) or self._stop.is_set():
                 return
             yield tick

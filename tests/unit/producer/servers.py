@@ -1,8 +1,9 @@
 """Local stand-ins for the internet price sources: real HTTP on loopback, their real formats.
 
 A `SourceServer` answers each request from a queue of scripted `Answer`s per path (the last one
-repeats), so a test can script "429 with Retry-After, then 200" or "hang past the timeout".
-It records every request (path, query, headers) for the assertions.
+repeats), so a test can script "429 with Retry-After, then 200", "hang past the timeout" or
+"trickle the answer a byte at a time". It records every request (path, query, headers) and what
+became of its answer (bytes sent, whether the client left before the end) for the assertions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class Answer:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    # Seconds between single bytes: of the body, or of the whole answer (status line and
+    # headers too) with trickle_head. `endless` trickles a body that never ends.
+    trickle_s: float = 0.0
+    trickle_head: bool = False
+    endless: bool = False
 
 
 @dataclass
@@ -31,6 +37,9 @@ class Request:
     raw_query: str
     headers: dict[str, str]
     at: float
+    sent: int = 0  # bytes of the answer written so far
+    started: threading.Event = field(default_factory=threading.Event)  # first byte written
+    client_left: threading.Event = field(default_factory=threading.Event)  # hung up early
 
 
 class SourceServer:
@@ -38,21 +47,23 @@ class SourceServer:
         self._scripts: dict[str, list[Answer]] = defaultdict(list)
         self.requests: list[Request] = []
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 parts = urlsplit(self.path)
+                request = Request(
+                    parts.path,
+                    parse_qs(parts.query, keep_blank_values=True),
+                    parts.query,
+                    dict(self.headers),
+                    time.monotonic(),
+                )
                 with server._lock:
-                    server.requests.append(
-                        Request(
-                            parts.path,
-                            parse_qs(parts.query, keep_blank_values=True),
-                            parts.query,
-                            dict(self.headers),
-                            time.monotonic(),
-                        )
-                    )
+                    server.requests.append(request)
+                    server._arrived.notify_all()
                     script = server._scripts.get(parts.path)
                     if not script:
                         answer = Answer(404, b"no route")
@@ -61,16 +72,40 @@ class SourceServer:
                     else:
                         answer = script[0]
                 if answer.delay_s:
-                    time.sleep(answer.delay_s)  # stands in for a slow source, not for readiness
+                    # Stands in for a slow source, not for readiness; ends when the server stops.
+                    server._closing.wait(answer.delay_s)
+                head = [f"HTTP/1.1 {answer.status} Scripted\r\n"]
+                head += [f"{k}: {v}\r\n" for k, v in answer.headers.items()]
+                # An endless body has no length: it would end when the connection closes.
+                length = "" if answer.endless else f"Content-Length: {len(answer.body)}\r\n"
+                head.append(f"{length}Connection: close\r\n\r\n")
                 try:
-                    self.send_response(answer.status)
-                    for k, v in answer.headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(answer.body)))
-                    self.end_headers()
-                    self.wfile.write(answer.body)
+                    self._write("".join(head).encode(), answer.trickle_s if answer.trickle_head
+                                else 0.0, request)  # fmt: skip
+                    if answer.endless:
+                        while not server._closing.is_set():
+                            self._write(b" ", answer.trickle_s or 0.01, request)
+                    else:
+                        self._write(answer.body, answer.trickle_s, request)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout tests)
+                    request.client_left.set()  # the client gave up (deadline and stop tests)
+                self.close_connection = True
+
+            def _write(self, data: bytes, pause_s: float, request: Request) -> None:
+                if not pause_s:
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                    request.sent += len(data)
+                    request.started.set()
+                    return
+                for i in range(len(data)):
+                    if server._closing.is_set():
+                        return
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    request.sent += 1
+                    request.started.set()
+                    server._closing.wait(pause_s)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -94,11 +129,25 @@ class SourceServer:
         with self._lock:
             return [r for r in self.requests if r.path == path]
 
+    def wait_for_request(self, path: str, timeout_s: float = 30.0) -> Request:
+        """The first request to `path`, once it has arrived."""
+        deadline = time.monotonic() + timeout_s
+        with self._arrived:
+            while True:
+                found = [r for r in self.requests if r.path == path]
+                if found:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no request to {path} within {timeout_s}s")
+                self._arrived.wait(left)
+
     def start(self) -> SourceServer:
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections import defaultdict
+
+import pytest
 
 from common.contract import Tick
 from producer import simulated_ticks
@@ -62,16 +63,44 @@ def test_prices_move_like_a_random_walk():
     assert max(steps) < 0.01  # seconds apart: no jumps of a percent
 
 
+class FakeTime:
+    """A clock that moves only when the stream waits: pacing without real time."""
+
+    def __init__(self, stop: threading.Event, stop_after: int) -> None:
+        self.now = 50.0
+        self.waits: list[float] = []
+        self._stop = stop
+        self._stop_after = stop_after
+
+    def clock(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now += seconds
+        if len(self.waits) >= self._stop_after:
+            self._stop.set()
+        return self._stop.is_set()
+
+
 def test_paced_stream_keeps_the_rate_and_stops_on_the_flag():
     stop = threading.Event()
-    source = SimulatedSource(stop, seed=1, rate=50, start_ms=1_750_000_000_000)
-    started = time.monotonic()
-    got: list[Tick] = []
+    fake = FakeTime(stop, stop_after=26)
+    source = SimulatedSource(stop, 1, 50, 1_750_000_000_000, fake.clock, fake.wait)
+    got: list[Tick] = list(source.stream(SYMBOLS))
+    # The first tick goes at once; each later one waits one period of 20 ms; the 26th wait
+    # sees the flag, so 26 ticks came.
+    assert fake.waits == pytest.approx([0.02] * 26)
+    assert got == list(simulated_ticks(1, SYMBOLS, 26, 1_750_000_000_000, rate=50))
+
+
+def test_a_stream_that_fell_behind_still_stops_on_the_flag():
+    stop = threading.Event()
+    late = iter(range(0, 10**6, 1000))  # a clock far ahead: no tick ever needs a wait
+    source = SimulatedSource(stop, 1, 50, 1_750_000_000_000, lambda: float(next(late)))
+    got = []
     for tick in source.stream(SYMBOLS):
         got.append(tick)
-        if len(got) == 26:
+        if len(got) == 5:
             stop.set()
-    took = time.monotonic() - started
-    assert len(got) == 26  # the stream ended on the flag, within one period
-    assert 0.45 <= took < 2.0  # 25 periods of 20 ms
-    assert got == list(simulated_ticks(1, SYMBOLS, 26, 1_750_000_000_000, rate=50))
+    assert len(got) == 5

@@ -25,8 +25,21 @@ from tests.unit.producer.servers import (
 )
 
 
-def http(retries: int = 2, timeout_s: float = 2.0) -> HttpClient:
-    return HttpClient(threading.Event(), timeout_s=timeout_s, retries=retries, backoff_s=0.01)
+class Waits:
+    """Stands in for the pause between retries: records each one instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, delay: float) -> bool:
+        self.delays.append(delay)
+        return False
+
+
+def http(retries: int = 2, timeout_s: float = 5.0, waits: Waits | None = None) -> HttpClient:
+    return HttpClient(
+        threading.Event(), timeout_s=timeout_s, retries=retries, backoff_s=0.01, wait=waits
+    )
 
 
 # --- yahoo -----------------------------------------------------------------------------------
@@ -89,16 +102,18 @@ def test_yahoo_429_with_retry_after_is_waited_out(source_server):
         Answer(429, b"Too Many Requests", {"Retry-After": "1"}),
         Answer(body=yahoo_chart("AAPL", 230.49, 1724788801)),
     )
-    [item] = YahooSource(http(), source_server.url).fetch(["AAPL"])
+    waits = Waits()
+    [item] = YahooSource(http(waits=waits), source_server.url).fetch(["AAPL"])
     assert isinstance(item, Tick)
-    first, second = source_server.requests_to("/v8/finance/chart/AAPL")
-    assert second.at - first.at >= 0.95
+    assert len(source_server.requests_to("/v8/finance/chart/AAPL")) == 2
+    assert waits.delays == [1.0]
 
 
 def test_yahoo_timeout_is_a_failure_of_that_symbol(source_server):
-    source_server.script("/v8/finance/chart/AAPL", Answer(body=b"{}", delay_s=1.0))
+    source_server.script("/v8/finance/chart/AAPL", Answer(body=b"{}", delay_s=30.0))
     [item] = YahooSource(http(retries=0, timeout_s=0.2), source_server.url).fetch(["AAPL"])
-    assert isinstance(item, Failed) and "no answer within 0.2s" in item.reason
+    assert isinstance(item, Failed) and "no answer within the 0.2s deadline" in item.reason
+    assert item.reason.startswith("yahoo: ") and item.symbols == ("AAPL",)
 
 
 # --- stooq -----------------------------------------------------------------------------------
