@@ -1,4 +1,4 @@
-"""python -m producer.bench: simulated ticks/s into Kafka, beside Kafka's own Java producer.
+"""python -m bench.producer: simulated ticks/s into Kafka, beside Kafka's own Java producer.
 
 Both run in one go against the same broker with the same batching, compression, acks and
 idempotence, the same record count and the same record size (the simulated ticks' average), so
@@ -7,7 +7,8 @@ row shows the straightforward Python path (json.dumps of the dataclass, the clie
 partitioner) to show what the producer's hot-path choices buy.
 
 With KAFKA_BOOTSTRAP_SERVERS unset it starts its own ZooKeeper and Kafka on free ports in a
-temporary directory, and stops them at the end.
+temporary directory, and stops them at the end. A benchmark sits above the stack: it may start
+services (stack/) and drive the producer's own pieces, which no stage may do.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from producer.settings import DEFAULT_SYMBOLS, parse_settings
 from producer.sources import build_source
 from producer.sources.simulated import simulated_ticks
 from producer.stats import Counters
+from stack import NativeStack, StackSettings, artifacts
+from stack.settings import default_cache_dir
 
 logger = logging.getLogger(__name__)
 SYMBOLS = (*DEFAULT_SYMBOLS, "TSLA", "META", "NFLX", "AMD", "INTC")
@@ -62,9 +65,6 @@ class Figure:
 @contextmanager
 def broker(bootstrap: str | None) -> Iterator[tuple[str, Path]]:
     """(bootstrap servers, jar cache) of the given broker, or of one started here."""
-    from stack import NativeStack, StackSettings
-    from stack.settings import default_cache_dir
-
     if bootstrap:
         yield bootstrap, default_cache_dir()
         return
@@ -152,8 +152,6 @@ def bench_naive(bootstrap: str, n: int, linger: int, batch: int, compression: st
 def bench_java(
     bootstrap: str, cache_dir: Path, n: int, size: int, linger: int, batch: int, compression: str
 ) -> Figure:
-    from stack import artifacts
-
     jars = artifacts.resolve(cache_dir, artifacts.KAFKA)
     topic = _topic("bench-java")
     ensure_topics(bootstrap, [topic], partitions=3)
@@ -173,7 +171,7 @@ def bench_java(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m producer.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.producer", description=__doc__)
     parser.add_argument("--ticks", type=positive_int, default=300_000, help="records per run")
     parser.add_argument("--linger-ms", type=int, default=20)
     parser.add_argument("--batch-size", type=positive_int, default=256 * 1024)
