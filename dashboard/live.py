@@ -33,7 +33,7 @@ CLIENT_QUEUE = 64
 MAX_TICKS_PER_EVENT = 500
 
 
-@dataclass
+@dataclass(eq=False)  # each client is itself: kept in a set by identity
 class Client:
     symbol: str | None
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
@@ -163,6 +163,8 @@ class TickFeed:
             enable_auto_commit=True,
             fetch_max_wait_ms=50,
             max_poll_records=5000,
+            # Committed often so that the health panel's lag for this group means something.
+            auto_commit_interval_ms=1000,
         )
 
         class FromTheEnd(ConsumerRebalanceListener):

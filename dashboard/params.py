@@ -156,6 +156,11 @@ def live_query(pairs: Iterable[tuple[str, str]]) -> LiveQuery:
     return LiveQuery(symbol_param(values["symbol"]))
 
 
+def page_params(pairs: Iterable[tuple[str, str]]) -> None:
+    """The page keeps its symbol and window in its address; the page itself checks them."""
+    _single(pairs, ("symbol", "window"))
+
+
 def no_params(pairs: Iterable[tuple[str, str]]) -> None:
     _single(pairs, ())
 

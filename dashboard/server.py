@@ -95,7 +95,7 @@ class Dashboard:
     # --- the page and the API ----------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        params.no_params(request.query.items())
+        params.page_params(request.query.items())
         return web.FileResponse(STATIC_DIR / "index.html")
 
     async def config(self, request: web.Request) -> web.Response:
@@ -178,6 +178,7 @@ class Dashboard:
             }
         )
         await response.prepare(request)
+        # From here on the status line is sent: errors end the stream instead of answering.
         client = self.hub.add(q.symbol)
         try:
             hello = _dumps({"symbol": q.symbol, "server_time": now_ms()})
@@ -190,8 +191,10 @@ class Dashboard:
                 if not data:  # dropped as too slow, or the server is stopping
                     break
                 await response.write(data)
-        except (ConnectionResetError, ConnectionError):
+        except ConnectionError:
             pass  # the page went away
+        except Exception:
+            logger.exception("live stream failed symbol=%s", q.symbol)
         finally:
             self.hub.remove(client)
         return response

@@ -20,13 +20,15 @@ from pathlib import Path
 
 from stack import artifacts
 from stack.native import NativeStack, StackError
-from stack.settings import StackSettings
+from stack.readiness import port_open
+from stack.settings import StackSettings, free_port
 from stack.supervisor import StageExited, Supervisor
 
 logger = logging.getLogger(__name__)
 
 # Seconds each stage gets to shut down cleanly after SIGTERM.
-_STOP_GRACE_S = {"producer": 30.0, "processor": 60.0, "storage": 60.0}
+_STOP_GRACE_S = {"producer": 30.0, "processor": 60.0, "storage": 60.0, "dashboard": 10.0}
+DASHBOARD_PORT = 8050
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ class LocalSettings:
 
 
 # In data-flow order from the sink back: readers first, so nothing they should read is missed.
-STAGES = ("storage", "processor", "producer")
+# The dashboard only watches: started first, it is stopped last.
+STAGES = ("dashboard", "storage", "processor", "producer")
 
 
 class LocalPipeline:
@@ -71,9 +74,15 @@ class LocalPipeline:
                 "CHECKPOINT_DIR": str(s.stack.run_dir / "checkpoints"),
                 "SPARK_JARS": ",".join(str(j) for j in self._spark_jars()),
                 "SPARK_MASTER": env.get("SPARK_MASTER", "local[2]"),
+                "DASHBOARD_PORT": env.get("DASHBOARD_PORT") or str(self._dashboard_port()),
             }
         )
         return env
+
+    @staticmethod
+    def _dashboard_port() -> int:
+        # 8050 unless something else holds it: a busy port should not stop the pipeline.
+        return free_port() if port_open("127.0.0.1", DASHBOARD_PORT) else DASHBOARD_PORT
 
     def _spark_jars(self) -> list[Path]:
         s = self.settings.stack
@@ -102,7 +111,7 @@ class LocalPipeline:
             )
             for name in STAGES:
                 self.stages.start(name)
-            self._print_where_to_look()
+            self._print_where_to_look(env["DASHBOARD_PORT"])
             while not self._stop.wait(1.0):
                 try:
                     self.stages.check()
@@ -122,18 +131,19 @@ class LocalPipeline:
         self.stack.down()
         logger.info("pipeline stopped; data kept in %s", self.settings.stack.run_dir)
 
-    def _print_where_to_look(self) -> None:
+    def _print_where_to_look(self, dashboard_port: str) -> None:
         s = self.settings.stack
         query_env = "" if s.cassandra_port == 9042 else f"CASSANDRA_PORT={s.cassandra_port} "
         print(
             f"""
 Stock-System is running natively. Press Ctrl-C to stop everything.
   symbols      {self.settings.symbols}  (source: {self.settings.source})
+  dashboard    http://127.0.0.1:{dashboard_port}/
   Kafka        {s.bootstrap_servers}   topics: ticks, aggregates, dead-letters
   Cassandra    cqlsh {s.host} {s.cassandra_port}   keyspace: {self.settings.keyspace}
                (README.md, "Query with cqlsh", has ready-made queries)
   query CLI    {query_env}python -m storage query latest
-  logs         {self.settings.logs_dir}/{{producer,processor,storage}}.log
+  logs         {self.settings.logs_dir}/{{producer,processor,storage,dashboard}}.log
   services     {s.run_dir}/{{zookeeper,kafka,cassandra}}/
 """,
             flush=True,
