@@ -96,7 +96,7 @@ stack-resolve: $(VENV_STAMP) ## fetch the Kafka, Cassandra and Spark-connector j
 bench: bench-pipeline bench-producer bench-processor bench-storage ## run every benchmark (prints figures)
 
 bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
-	$(PYTHON) -m stack.pipeline_bench
+	$(PYTHON) -m bench.pipeline
 
 bench-producer: $(VENV_STAMP) ## producer: simulated ticks/s into Kafka beside Kafka's own ProducerPerformance
 	$(PYTHON) -m producer.bench
@@ -105,7 +105,7 @@ bench-processor: $(VENV_STAMP) ## processor: sustained ticks/s through Spark ove
 	$(PYTHON) -m processor.bench
 
 bench-storage: $(VENV_STAMP) ## storage: rows/s into Cassandra beside a naive writer and a multi-process loader
-	$(PYTHON) -m storage.bench
+	$(PYTHON) -m bench.storage
 
 cqlsh: $(VENV_STAMP) ## open cqlsh on whichever stack runs: the compose container, else the native node
 	@if $(COMPOSE) ps --status running --services 2>/dev/null | grep -qx cassandra; then \

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from stack.native import NativeStack
+from stack.services import CASSANDRA, KAFKA, SERVICES
 from stack.settings import StackSettings, default_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Endpoints:
+    # Empty when the caller did not need Kafka (services(..., needs=(CASSANDRA,))).
     bootstrap_servers: str
     cassandra_hosts: tuple[str, ...]
     cassandra_port: int
@@ -46,11 +48,11 @@ class Endpoints:
         return env
 
 
-def attached(environ: Mapping[str, str]) -> Endpoints | None:
-    """The running services the environment names, if it names both Kafka and Cassandra."""
-    kafka = environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    cassandra = environ.get("CASSANDRA_HOSTS")
-    if not (kafka and cassandra):
+def attached(environ: Mapping[str, str], needs: Collection[str] = SERVICES) -> Endpoints | None:
+    """The running services the environment names, if it names every one of `needs`."""
+    kafka = environ.get("KAFKA_BOOTSTRAP_SERVERS") or ""
+    cassandra = environ.get("CASSANDRA_HOSTS") or ""
+    if (KAFKA in needs and not kafka) or (CASSANDRA in needs and not cassandra):
         return None
     cache = environ.get("STACK_CACHE_DIR")
     return Endpoints(
@@ -64,12 +66,20 @@ def attached(environ: Mapping[str, str]) -> Endpoints | None:
 
 
 @contextlib.contextmanager
-def services(environ: Mapping[str, str], workdir: Path, **overrides: object) -> Iterator[Endpoints]:
+def services(
+    environ: Mapping[str, str],
+    workdir: Path,
+    *,
+    needs: Collection[str] = SERVICES,
+    **overrides: object,
+) -> Iterator[Endpoints]:
     """Attach to the services the environment names, or run a private stack meanwhile.
 
-    `overrides` are StackSettings fields for the private stack (heap sizes, say).
+    `needs`: the services the caller uses (a Cassandra-only benchmark attaches with
+    CASSANDRA_HOSTS alone and starts only Cassandra). `overrides` are StackSettings fields for
+    the private stack (heap sizes, say).
     """
-    found = attached(environ)
+    found = attached(environ, needs)
     if found is not None:
         logger.info("using the running services at %s", found.bootstrap_servers)
         yield found
@@ -77,10 +87,10 @@ def services(environ: Mapping[str, str], workdir: Path, **overrides: object) -> 
     settings = StackSettings.on_free_ports(workdir, **overrides)
     stack = NativeStack(settings, tie_to_parent=True)
     logger.info("starting a private stack in %s", settings.run_dir)
-    stack.up()
+    stack.up(needs)
     try:
         yield Endpoints(
-            bootstrap_servers=settings.kafka_bootstrap,
+            bootstrap_servers=settings.kafka_bootstrap if KAFKA in needs else "",
             cassandra_hosts=(settings.host,),
             cassandra_port=settings.cassandra_port,
             zookeeper_connect=settings.zookeeper_connect,
@@ -88,4 +98,4 @@ def services(environ: Mapping[str, str], workdir: Path, **overrides: object) -> 
             cache_dir=settings.cache_dir,
         )
     finally:
-        stack.down()
+        stack.down(needs)

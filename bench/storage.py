@@ -1,4 +1,4 @@
-"""python -m storage.bench: rows/s into Cassandra, our writer beside a naive one and a loader.
+"""python -m bench.storage: rows/s into Cassandra, our writer beside a naive one and a loader.
 
 Everything is measured in one run on the same node, so the ratios compare like with like:
 - naive: one INSERT at a time, waiting for each (what the original course project did);
@@ -9,31 +9,45 @@ Everything is measured in one run on the same node, so the ratios compare like w
   does by default) and with per-partition batches; its best rate is the node's ceiling here.
 
 If CASSANDRA_HOSTS is unset, a Cassandra of its own is started on free ports and stopped at the
-end. Only tick rows are counted (the writer's few latest_prices rows are extra work it does).
+end (stack.endpoints). Only tick rows are counted (the writer's few latest_prices rows are extra
+work it does).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.contract import Tick
 from common.logs import configure_logging
-from common.settings import EnvArgumentParser, host_list, positive_int
+from common.settings import (
+    LOG_LEVEL,
+    EnvArgumentParser,
+    add_options,
+    option,
+    parse_settings,
+    port,
+    positive_int,
+    text,
+    tuple_of,
+)
+from stack.endpoints import services
+from stack.services import CASSANDRA
 from storage import schema
 from storage.cluster import connect
 from storage.rows import by_partition, tick_values
 from storage.settings import replication
 from storage.writer import CassandraWriter
 
-logger = logging.getLogger("storage.bench")
+logger = logging.getLogger(__name__)
 
 BASE_TS = 1_756_300_000_000  # 2025-08-27, a fixed day: runs are comparable
 SYMBOLS = 100
@@ -45,14 +59,64 @@ INSERT_TICK = (
 
 @dataclass(frozen=True)
 class BenchSettings:
-    cassandra_hosts: tuple[str, ...] | None
-    cassandra_port: int
-    rows: int
-    single_rows: int
-    naive_rows: int
-    processes: tuple[int, ...]
-    batch_size: int
-    concurrency: int
+    cassandra_hosts: tuple[str, ...] | None = option(
+        "--cassandra-hosts",
+        "CASSANDRA_HOSTS",
+        None,
+        "use this Cassandra; unset: start one of its own",
+        tuple_of(text),
+    )
+    cassandra_port: int = option(
+        "--cassandra-port", "CASSANDRA_PORT", "9042", "native-protocol port", port
+    )
+    rows: int = option(
+        "--rows", "BENCH_ROWS", "300000", "rows written by each batching method", positive_int
+    )
+    single_rows: int = option(
+        "--single-rows",
+        "BENCH_SINGLE_ROWS",
+        "60000",
+        "rows written by each request-per-row method",
+        positive_int,
+    )
+    naive_rows: int = option(
+        "--naive-rows",
+        "BENCH_NAIVE_ROWS",
+        "10000",
+        "rows written by the naive writer",
+        positive_int,
+    )
+    processes: tuple[int, ...] = option(
+        "--processes",
+        "BENCH_PROCESSES",
+        "2,4",
+        "loader process counts to try, comma separated",
+        tuple_of(positive_int),
+    )
+    batch_size: int = option(
+        "--batch-size",
+        "BATCH_SIZE",
+        "5000",
+        "records per write() call, as the consumer's BATCH_SIZE",
+        positive_int,
+    )
+    concurrency: int = option(
+        "--write-concurrency",
+        "WRITE_CONCURRENCY",
+        "32",
+        "requests in flight for the storage writer",
+        positive_int,
+    )
+    log_level: str = LOG_LEVEL.field()
+
+    def services_environ(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """`environ` with the Cassandra these settings name (a flag beats its env twin), for
+        stack.endpoints.services to attach to; without one it starts a Cassandra of its own."""
+        env = {k: v for k, v in environ.items() if k not in ("CASSANDRA_HOSTS", "CASSANDRA_PORT")}
+        if self.cassandra_hosts:
+            env["CASSANDRA_HOSTS"] = ",".join(self.cassandra_hosts)
+            env["CASSANDRA_PORT"] = str(self.cassandra_port)
+        return env
 
 
 @dataclass(frozen=True)
@@ -197,91 +261,25 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = EnvArgumentParser(prog="python -m storage.bench", description=__doc__.split("\n")[0])
-    parser.add_env_argument(
-        "--cassandra-hosts",
-        env="CASSANDRA_HOSTS",
-        type=host_list,
-        help="use this Cassandra; unset: start one of its own",
+def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
+    parser = EnvArgumentParser(
+        prog="python -m bench.storage", description=__doc__.split("\n")[0], environ=environ
     )
-    parser.add_env_argument(
-        "--cassandra-port",
-        env="CASSANDRA_PORT",
-        type=positive_int,
-        default=9042,
-        help="native-protocol port",
-    )
-    parser.add_env_argument(
-        "--rows",
-        env="BENCH_ROWS",
-        type=positive_int,
-        default=300_000,
-        help="rows written by each batching method",
-    )
-    parser.add_env_argument(
-        "--single-rows",
-        env="BENCH_SINGLE_ROWS",
-        type=positive_int,
-        default=60_000,
-        help="rows written by each request-per-row method",
-    )
-    parser.add_env_argument(
-        "--naive-rows",
-        env="BENCH_NAIVE_ROWS",
-        type=positive_int,
-        default=10_000,
-        help="rows written by the naive writer",
-    )
-    parser.add_env_argument(
-        "--processes",
-        env="BENCH_PROCESSES",
-        default="2,4",
-        type=lambda v: tuple(positive_int(p) for p in v.split(",")),
-        help="loader process counts to try, comma separated",
-    )
-    parser.add_env_argument(
-        "--batch-size",
-        env="BATCH_SIZE",
-        type=positive_int,
-        default=5000,
-        help="records per write() call, as the consumer's BATCH_SIZE",
-    )
-    parser.add_env_argument(
-        "--write-concurrency",
-        env="WRITE_CONCURRENCY",
-        type=positive_int,
-        default=32,
-        help="requests in flight for the storage writer",
-    )
-    parser.add_env_argument("--log-level", env="LOG_LEVEL", default="INFO", help="logging level")
-    args = parser.parse_args(argv)  # fmt: skip
-    configure_logging(args.log_level)
-    s = BenchSettings(
-        cassandra_hosts=tuple(args.cassandra_hosts) if args.cassandra_hosts else None,
-        cassandra_port=args.cassandra_port,
-        rows=args.rows,
-        single_rows=args.single_rows,
-        naive_rows=args.naive_rows,
-        processes=args.processes,
-        batch_size=args.batch_size,
-        concurrency=args.write_concurrency,
-    )
-    if s.cassandra_hosts:
-        figures = run(s, s.cassandra_hosts, s.cassandra_port)
-        where = f"{','.join(s.cassandra_hosts)}:{s.cassandra_port}"
-    else:
-        from stack import NativeStack, StackSettings
+    add_options(parser, BenchSettings)
+    return parser
 
-        with tempfile.TemporaryDirectory(prefix="storage-bench-") as tmp:
-            stack_settings = StackSettings.on_free_ports(Path(tmp))
-            stack = NativeStack(stack_settings, tie_to_parent=True)
-            stack.up(["cassandra"])
-            try:
-                figures = run(s, (stack_settings.host,), stack_settings.cassandra_port)
-            finally:
-                stack.down(["cassandra"])
-            where = f"its own Cassandra on port {stack_settings.cassandra_port}"
+
+def main(argv: list[str] | None = None) -> int:
+    s, _ = parse_settings(BenchSettings, build_parser(), argv)
+    configure_logging(s.log_level)
+    with (
+        tempfile.TemporaryDirectory(prefix="storage-bench-") as tmp,
+        services(s.services_environ(os.environ), Path(tmp), needs=(CASSANDRA,)) as found,
+    ):
+        figures = run(s, found.cassandra_hosts, found.cassandra_port)
+        where = f"{','.join(found.cassandra_hosts)}:{found.cassandra_port}"
+        if found.stack is not None:
+            where = f"its own Cassandra on port {found.cassandra_port}"
     print(f"\nstorage bench: one Cassandra node ({where}); rows/s of tick rows, one run")
     print(table(figures))
     ours = next(f for f in figures if f.method.startswith("storage writer (what"))

@@ -1,0 +1,142 @@
+"""The pipeline under test: its own topics, keyspace and checkpoint, and its three stages."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.pipeline.settings import BenchSettings
+from common.polling import wait_until
+from stack.endpoints import Endpoints
+from stack.supervisor import Supervisor
+
+REPO = Path(__file__).resolve().parents[2]
+# Every stage gets a minute to finish its batch in flight after SIGTERM before it is killed.
+_STOP_GRACE_S = {"producer": 60.0, "processor": 60.0, "storage": 60.0}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where this run's data goes: names of its own, so it never mixes with other data."""
+
+    bootstrap_servers: str
+    cassandra_hosts: tuple[str, ...]
+    cassandra_port: int
+    run_id: str
+    checkpoint_dir: Path
+    logs_dir: Path
+
+    @classmethod
+    def on(cls, services: Endpoints, run_id: str, work: Path, logs_dir: Path) -> Target:
+        return cls(
+            services.bootstrap_servers,
+            services.cassandra_hosts,
+            services.cassandra_port,
+            run_id,
+            work / "checkpoints",
+            logs_dir,
+        )
+
+    @property
+    def ticks_topic(self) -> str:
+        return f"bench-{self.run_id}-ticks"
+
+    @property
+    def aggregates_topic(self) -> str:
+        return f"bench-{self.run_id}-aggregates"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"bench-{self.run_id}-dead-letters"
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.ticks_topic, self.aggregates_topic, self.dead_letter_topic]
+
+    @property
+    def keyspace(self) -> str:
+        return f"bench_{self.run_id}"
+
+    @property
+    def group(self) -> str:
+        return f"bench-storage-{self.run_id}"
+
+
+class Stages:
+    """Storage, processor and producer as `make local` runs them, pointed at the target."""
+
+    def __init__(
+        self, target: Target, bench: BenchSettings, symbols: list[str], spark_jars: list[Path]
+    ):
+        self.target = target
+        self.symbols = symbols
+        self.supervisor = Supervisor(
+            target.logs_dir, self._env(bench, spark_jars), cwd=REPO, grace_s=_STOP_GRACE_S
+        )
+
+    def _env(self, bench: BenchSettings, spark_jars: list[Path]) -> dict[str, str]:
+        t = self.target
+        return {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "KAFKA_BOOTSTRAP_SERVERS": t.bootstrap_servers,
+            "TICKS_TOPIC": t.ticks_topic,
+            "AGGREGATES_TOPIC": t.aggregates_topic,
+            "DEAD_LETTER_TOPIC": t.dead_letter_topic,
+            "CASSANDRA_HOSTS": ",".join(t.cassandra_hosts),
+            "CASSANDRA_PORT": str(t.cassandra_port),
+            "CASSANDRA_KEYSPACE": t.keyspace,
+            "CONSUMER_GROUP": t.group,
+            "CHECKPOINT_DIR": str(t.checkpoint_dir),
+            "SPARK_MASTER": bench.spark_master,
+            "SPARK_JARS": ",".join(str(j) for j in spark_jars),
+            "WINDOWS": ",".join(f"{w}ms" for w in bench.windows_ms),
+            "LOG_LEVEL": "INFO",
+        }
+
+    def start_readers(self) -> None:
+        """Storage and the processor, waited for until each says it is consuming."""
+        self.supervisor.start("storage")
+        self.supervisor.start("processor")
+        self.wait_for_log("processor", "started queries", 180)
+        self.wait_for_log("storage", "consuming topics", 120)
+
+    def start_producer(self, rate: int, count: int, log_name: str | None = None) -> None:
+        """The simulated producer publishing `count` ticks at `rate`/s, then exiting."""
+        self.supervisor.start(
+            "producer",
+            env={
+                "PRICE_SOURCE": "simulated",
+                "SYMBOLS": ",".join(self.symbols),
+                "SIM_RATE": str(rate),
+                "MAX_TICKS": str(count),
+                "STATS_INTERVAL": "10s",
+            },
+            may_exit=True,
+            log_name=log_name or f"producer-{rate}",
+        )
+
+    def producer_done(self) -> bool:
+        return not self.supervisor.alive("producer")
+
+    def producer_exit_code(self) -> int | None:
+        return self.supervisor.exit_code("producer")
+
+    def check(self) -> None:
+        """Raise if a reader has exited: the figures would mean nothing."""
+        self.supervisor.check()
+
+    def wait_for_log(self, stage: str, line: str, timeout_s: float) -> None:
+        wait_until(
+            lambda: line in self.supervisor.log_text(stage),
+            timeout_s,
+            f"{stage} to log {line!r} ({self.supervisor.log(stage)})",
+            every_s=0.5,
+            check=self.check,
+            describe=lambda: self.supervisor.tail(stage),
+        )
+
+    def stop_all(self) -> None:
+        """In data-flow order: the producer, then the processor, then storage."""
+        self.supervisor.stop_all()

@@ -1,0 +1,91 @@
+"""The pipeline benchmark's pure parts: settings, percentiles, rates and checkpoint positions."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.pipeline.measure import Percentiles, Sample, rate_between
+from bench.pipeline.positions import processed_in
+from bench.pipeline.settings import parse
+
+
+def test_settings_parse_rates_durations_and_services() -> None:
+    s = parse(
+        ["--rates", "5000,500,5000", "--duration", "15s", "--bootstrap-servers", "h:1"],
+        environ={"CASSANDRA_HOSTS": "a,b", "BENCH_SYMBOLS": "50"},
+    )
+    assert s.rates == (500, 5000)
+    assert s.duration_s == 15.0
+    assert s.symbols == 50
+    assert s.attached
+    env = s.services_environ({"KAFKA_BOOTSTRAP_SERVERS": "other:2", "PATH": "/bin"})
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "h:1"  # the flag beats its env twin
+    assert env["CASSANDRA_HOSTS"] == "a,b"
+    assert env["PATH"] == "/bin"
+
+
+def test_without_services_the_environ_names_none() -> None:
+    s = parse([], environ={})
+    assert not s.attached
+    env = s.services_environ({"CASSANDRA_PORT": "1", "HOME": "/h"})
+    assert "CASSANDRA_PORT" not in env and env["HOME"] == "/h"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"BENCH_RATES": "0,-5"}, "BENCH_RATES"),
+        ({"BENCH_DURATION": "soon"}, "BENCH_DURATION"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "h:1"}, "set both KAFKA_BOOTSTRAP_SERVERS and CASSANDRA"),
+        ({"BENCH_SYMBOLS": "5"}, "--latency-symbols 25 is more than --symbols 5"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(environ, expected, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse([], environ=environ)
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert expected in last
+
+
+def test_percentiles_count_unwritten_rows_as_infinitely_late() -> None:
+    p = Percentiles.of([float(v) for v in range(1, 99)], missing=2)
+    assert (p.count, p.missing) == (98, 2)
+    assert p.p50 == 50.0
+    assert p.p95 == 95.0
+    assert math.isinf(p.p99)
+    assert math.isnan(Percentiles.of([]).p50)
+
+
+def test_rate_between_measures_from_move_to_move() -> None:
+    # A stage that advances 1,000 ticks every 2 s, sampled each second, moves at 500/s.
+    samples = [Sample(t, 0, 1000 * (t // 2), 0) for t in range(11)]
+    assert rate_between(samples, "processed", 0, 10) == pytest.approx(500.0)
+    assert rate_between(samples, "stored", 0, 10) == 0.0
+
+
+def _batch(query: Path, batch: int, offsets: dict, committed: bool) -> None:
+    (query / "offsets").mkdir(parents=True, exist_ok=True)
+    (query / "commits").mkdir(parents=True, exist_ok=True)
+    meta = json.dumps({"batchWatermarkMs": 0})
+    (query / "offsets" / str(batch)).write_text(f"v1\n{meta}\n{json.dumps(offsets)}\n")
+    if committed:
+        (query / "commits" / str(batch)).write_text('v1\n{"nextBatchWatermarkMs":0}\n')
+
+
+def test_processed_is_the_slowest_querys_last_committed_batch(tmp_path: Path) -> None:
+    _batch(tmp_path / "fast", 0, {"ticks": {"0": 10, "1": 20}}, committed=True)
+    _batch(tmp_path / "fast", 1, {"ticks": {"0": 99, "1": 99}}, committed=False)
+    _batch(tmp_path / "other-topic", 0, {"elsewhere": {"0": 5}}, committed=True)
+    (tmp_path / "processor-layout.json").write_text("{}")
+    # Batch 1 is logged but not committed; a query of another topic does not count.
+    assert processed_in(tmp_path, "ticks") == 30
+    _batch(tmp_path / "slow", 0, {"ticks": {"0": 4, "1": 3}}, committed=True)
+    assert processed_in(tmp_path, "ticks") == 7
+    _batch(tmp_path / "starting", 0, {"ticks": {"0": 1}}, committed=False)
+    assert processed_in(tmp_path, "ticks") == 0  # a query with no committed batch yet
+    assert processed_in(tmp_path / "missing", "ticks") == 0
