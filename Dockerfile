@@ -1,29 +1,98 @@
-# One image for the pipeline (producer, processor, storage) and for the Spark master and worker.
-# It is the official Spark image plus this project: the processor validates ticks with a Python
-# UDF, so the driver and the executors must run the same Python and have the same code.
+# Every image of the compose stack, built FROM one Debian base plus Debian packages, PyPI (the
+# pinned requirements) and Maven Central (the same poms the native stack resolves):
+#   --target kafka      ZooKeeper and Kafka 3.9.2 (ZooKeeper mode), and the topics init job
+#   --target cassandra  Cassandra 5.0.8 and cqlsh
+#   --target app        producer, processor, storage, the schema init job, Spark 4.1.1 master and
+#                       worker (from the pyspark wheel: executors run the processor's Python UDF,
+#                       so they need the same Python and code as the driver)
+# The services are configured and started by `python -m stack serve`, the code that writes the
+# native stack's configs. Point BASE at another registry or mirror with --build-arg BASE=...
+ARG BASE=debian:bookworm-slim
 
-FROM maven:3.9.9-eclipse-temurin-17 AS jars
-COPY stack/maven /maven
-RUN mvn -B -q -s /maven/settings.xml -f /maven/spark-kafka.xml dependency:copy-dependencies \
-      -DincludeArtifactIds=spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2 \
-      -DoutputDirectory=/jars
+# --- build stages ------------------------------------------------------------------------------
+FROM ${BASE} AS jars
+RUN apt-get update \
+ && mkdir -p /usr/share/man/man1 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends maven python3 \
+ && rm -rf /var/lib/apt/lists/*
+# Only the resolver and the poms: a change elsewhere in stack/ does not refetch the jars.
+COPY stack/artifacts.py /src/stack/artifacts.py
+COPY stack/maven /src/stack/maven
+RUN python3 /src/stack/artifacts.py /opt/stock-system && rm -rf /root/.m2
 
-# Spark 4.1.1 (the pinned pyspark's version), Java 17, Python 3.10.
-FROM apache/spark:4.1.1-scala2.13-java17-python3-ubuntu
-USER root
+FROM ${BASE} AS runtime
+# openjdk's install script needs the man directory even where man pages are left out.
+RUN apt-get update \
+ && mkdir -p /usr/share/man/man1 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      openjdk-17-jre-headless python3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin stock \
+ && mkdir -p /data/checkpoints /app \
+ && chown -R stock:stock /data
 ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/app \
+    PATH=/opt/venv/bin:$PATH \
+    STACK_CACHE_DIR=/opt/stock-system \
+    STACK_RUN_DIR=/data
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-COPY --from=jars /jars /opt/stock-system/jars
+
+FROM runtime AS venv
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
+ && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt requirements-dev.txt /tmp/
+
+# One virtualenv per image, with only what that image runs (versions pinned in the requirements
+# files). Each is made at /opt/venv, the path it runs from: a venv's scripts name their python.
+FROM venv AS kafka-venv
+RUN grep -E '^kafka-python==' /tmp/requirements.txt > /tmp/kafka.txt \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir -q -r /tmp/kafka.txt
+
+FROM venv AS cassandra-venv
+RUN grep -hE '^(cqlsh|cassandra-driver)==' /tmp/requirements.txt /tmp/requirements-dev.txt \
+      > /tmp/cassandra.txt \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir -q -r /tmp/cassandra.txt
+
+FROM venv AS app-venv
+RUN grep -vE '^docker==' /tmp/requirements.txt > /tmp/app.txt \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir -q -r /tmp/app.txt
+
+# --- images ------------------------------------------------------------------------------------
+FROM runtime AS kafka
+COPY --from=kafka-venv /opt/venv /opt/venv
+COPY --from=jars /opt/stock-system/lib/kafka /opt/stock-system/lib/kafka
+COPY common ./common
+COPY stack ./stack
+USER stock
+CMD ["python", "-m", "stack.serve", "run", "kafka"]
+
+FROM runtime AS cassandra
+COPY --from=cassandra-venv /opt/venv /opt/venv
+COPY --from=jars /opt/stock-system/lib/cassandra /opt/stock-system/lib/cassandra
+COPY common ./common
+COPY stack ./stack
+USER stock
+CMD ["python", "-m", "stack.serve", "run", "cassandra"]
+
+FROM runtime AS app
+COPY --from=app-venv /opt/venv /opt/venv
+COPY --from=jars /opt/stock-system/lib/spark-kafka /opt/stock-system/lib/spark-kafka
+# Spark's own launcher scripts and jars come with the pyspark wheel.
+ENV SPARK_HOME=/opt/venv/lib/python3.11/site-packages/pyspark \
+    PYSPARK_PYTHON=/opt/venv/bin/python \
+    SPARK_WORKER_DIR=/data/spark-work \
+    SPARK_DAEMON_MEMORY=256m
 # The exact jar names follow from stack/maven/spark-kafka.xml (tests/unit/test_compose.py checks).
-ENV SPARK_JARS=/opt/stock-system/jars/spark-sql-kafka-0-10_2.13-4.1.1.jar,/opt/stock-system/jars/spark-token-provider-kafka-0-10_2.13-4.1.1.jar,/opt/stock-system/jars/kafka-clients-3.9.1.jar,/opt/stock-system/jars/commons-pool2-2.12.1.jar \
-    PYTHONPATH=/app
+ENV SPARK_JARS=/opt/stock-system/lib/spark-kafka/spark-sql-kafka-0-10_2.13-4.1.1.jar,/opt/stock-system/lib/spark-kafka/spark-token-provider-kafka-0-10_2.13-4.1.1.jar,/opt/stock-system/lib/spark-kafka/kafka-clients-3.9.1.jar,/opt/stock-system/lib/spark-kafka/commons-pool2-2.12.1.jar
 COPY common ./common
 COPY stack ./stack
 COPY producer ./producer
 COPY processor ./processor
 COPY storage ./storage
-RUN mkdir -p /data && chown spark /data
-USER spark
+USER stock
+CMD ["python", "-m", "producer"]

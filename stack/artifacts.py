@@ -103,3 +103,13 @@ def resolve_all(cache_dir: Path, mvn: str = "mvn") -> dict[str, list[Path]]:
 
 def spark_kafka_jars(cache_dir: Path, mvn: str = "mvn") -> list[Path]:
     return resolve(cache_dir, SPARK_KAFKA, mvn)
+
+
+if __name__ == "__main__":
+    # The image build runs this file alone (python3 stack/artifacts.py DIR), so that the layer
+    # holding the jars depends on nothing but this file and the poms.
+    import sys
+
+    logging.basicConfig(level=logging.INFO)
+    for name, jars in resolve_all(Path(sys.argv[1])).items():
+        print(f"{name}: {len(jars)} jars")

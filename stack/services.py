@@ -60,7 +60,7 @@ def zookeeper(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
     conf.write_text(
         f"dataDir={home / 'data'}\n"
         f"clientPort={settings.zookeeper_port}\n"
-        f"clientPortAddress={settings.host}\n"
+        f"clientPortAddress={settings.listen_host}\n"
         "tickTime=2000\n"
         "maxClientCnxns=0\n"
         "admin.enableServer=false\n"
@@ -82,17 +82,35 @@ def zookeeper(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
     return LaunchSpec(ZOOKEEPER, argv, settings.zookeeper_port, home / "zookeeper.log")
 
 
+def _kafka_listeners(settings: StackSettings) -> str:
+    port = settings.kafka_port
+    if settings.kafka_external_port is None:
+        return (
+            f"listeners=PLAINTEXT://{settings.listen_host}:{port}\n"
+            f"advertised.listeners=PLAINTEXT://{settings.public_host}:{port}\n"
+        )
+    # Containers and the host reach the broker by different names, so each gets a listener
+    # that advertises the name it can resolve; brokers talk over the internal one.
+    bind, external = settings.listen_host, settings.kafka_external_port
+    advertised = settings.kafka_external_advertised or f"{settings.host}:{external}"
+    return (
+        f"listeners=INTERNAL://{bind}:{port},EXTERNAL://{bind}:{external}\n"
+        f"advertised.listeners=INTERNAL://{settings.public_host}:{port},"
+        f"EXTERNAL://{advertised}\n"
+        "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT\n"
+        "inter.broker.listener.name=INTERNAL\n"
+    )
+
+
 def kafka(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
     home = service_dir(settings, KAFKA)
     (home / "data").mkdir(parents=True, exist_ok=True)
-    listener = f"PLAINTEXT://{settings.host}:{settings.kafka_port}"
     conf = home / "server.properties"
     # process.roles stays unset: that is what puts a 3.9 broker in ZooKeeper mode.
     conf.write_text(
         "broker.id=0\n"
-        f"listeners={listener}\n"
-        f"advertised.listeners={listener}\n"
-        f"zookeeper.connect={settings.zookeeper_connect}\n"
+        + _kafka_listeners(settings)
+        + f"zookeeper.connect={settings.zookeeper_connect}\n"
         "zookeeper.connection.timeout.ms=18000\n"
         f"log.dirs={home / 'data'}\n"
         "num.partitions=1\n"
@@ -189,7 +207,11 @@ def cassandra(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
     conf_dir = home / "conf"
     conf_dir.mkdir(parents=True, exist_ok=True)
     (home / "tmp").mkdir(exist_ok=True)
-    host = settings.host
+    # listen_address must be one real address (the seed too); rpc_address may be 0.0.0.0 in a
+    # container, and then Cassandra needs the address it tells clients about.
+    host = settings.public_host
+    rpc = settings.listen_host
+    broadcast_rpc = f"broadcast_rpc_address: {host}\n" if rpc == "0.0.0.0" else ""  # noqa: S104
     (conf_dir / "cassandra.yaml").write_text(
         "cluster_name: stock-system\n"
         "num_tokens: 1\n"
@@ -201,7 +223,8 @@ def cassandra(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
         "    parameters:\n"
         f'      - seeds: "{host}:{settings.cassandra_storage_port}"\n'
         f"listen_address: {host}\n"
-        f"rpc_address: {host}\n"
+        f"rpc_address: {rpc}\n"
+        f"{broadcast_rpc}"
         f"storage_port: {settings.cassandra_storage_port}\n"
         f"native_transport_port: {settings.cassandra_port}\n"
         "start_native_transport: true\n"

@@ -33,6 +33,23 @@ class StackSettings:
     start_timeout_s: float = 240.0
     java: str = "java"
     mvn: str = "mvn"
+    # In a container (python -m stack serve) the services listen on every interface and other
+    # containers reach them by name; natively all of these stay unset and mean `host`.
+    bind_host: str | None = None
+    advertised_host: str | None = None
+    zookeeper_host: str | None = None
+    # A second Kafka listener for clients outside the container network (the host): the port it
+    # listens on inside the container and the host:port those clients are told to use.
+    kafka_external_port: int | None = None
+    kafka_external_advertised: str | None = None
+
+    @property
+    def listen_host(self) -> str:
+        return self.bind_host or self.host
+
+    @property
+    def public_host(self) -> str:
+        return self.advertised_host or self.host
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -40,7 +57,7 @@ class StackSettings:
 
     @property
     def zookeeper_connect(self) -> str:
-        return f"{self.host}:{self.zookeeper_port}"
+        return f"{self.zookeeper_host or self.host}:{self.zookeeper_port}"
 
     def with_ports(self, **ports: int) -> StackSettings:
         return replace(self, **ports)

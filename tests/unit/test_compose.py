@@ -20,8 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 PIPELINE = {"producer", "processor", "storage"}
-# Services that run this project's code: `python -m <stage> ...`.
-OURS = [n for n, s in SERVICES.items() if s.get("command", [])[:2] == ["python", "-m"]]
+STAGES = PIPELINE | {"dashboard"}
+# Services that run a stage of this project: `python -m <stage> ...`.
+OURS = [
+    n
+    for n, s in SERVICES.items()
+    if s.get("command", [])[:2] == ["python", "-m"] and s["command"][2] in STAGES
+]
+# Services the native stack's code configures and starts: `python -m stack.serve ...`.
+STACK = [
+    n for n, s in SERVICES.items() if s.get("command", [])[:3] == ["python", "-m", "stack.serve"]
+]
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
@@ -68,7 +78,7 @@ def test_every_image_tag_is_pinned():
     for name, service in SERVICES.items():
         image = service.get("image")
         assert image, f"{name} has no image"
-        if "build" in service:
+        if any(s.get("build") and s["image"] == image for s in SERVICES.values()):
             continue  # built from this repository's Dockerfile
         repo, _, tag = image.rpartition(":")
         assert repo and tag, f"{name}: {image} has no tag"
@@ -94,12 +104,86 @@ def test_healthy_and_completed_conditions_point_at_services_that_can_meet_them()
                 assert SERVICES[dep].get("restart") == "no", f"{dep} must be a one-shot"
 
 
-def test_every_service_built_here_runs_a_stage_or_spark():
+def test_every_service_runs_a_stage_the_stack_or_spark():
     for name, service in SERVICES.items():
-        if "build" in service:
-            command = service["command"]
-            assert name in OURS or command[0] == "/opt/spark/bin/spark-class", f"{name}: {command}"
-    assert {SERVICES[n]["command"][2] for n in OURS} == PIPELINE
+        command = service["command"]
+        spark = command[0] == "bash" and "$$SPARK_HOME/bin/spark-class" in command[-1]
+        assert name in OURS or name in STACK or spark, f"{name}: {command}"
+    assert PIPELINE <= {SERVICES[n]["command"][2] for n in OURS}
+    served = {SERVICES[n]["command"][4] for n in STACK if SERVICES[n]["command"][3] == "run"}
+    assert served == {"zookeeper", "kafka", "cassandra"}
+
+
+@pytest.mark.parametrize("name", STACK)
+def test_stack_commands_and_their_environment_are_real(name):
+    from stack import serve
+
+    environ = service_env(name)
+    serve.build_parser(environ=environ).parse_args(
+        [interpolate(arg) for arg in SERVICES[name]["command"][3:]]
+    )
+    unknown = set(environ) - env_names(serve.build_parser(environ={}))
+    assert not unknown, f"{name} sets variables stack.serve never reads: {sorted(unknown)}"
+    healthcheck = SERVICES[name].get("healthcheck", {}).get("test", [])
+    if healthcheck:
+        serve.build_parser(environ={}).parse_args(healthcheck[4:])
+
+
+def test_every_image_is_built_here_from_the_one_base():
+    # No registry may be needed beyond the one BASE comes from: each image is built by exactly
+    # one service, and the others running it never try to pull it.
+    builders = {s["image"]: n for n, s in SERVICES.items() if "build" in s}
+    assert len(builders) == sum("build" in s for s in SERVICES.values()), "an image built twice"
+    for name, service in SERVICES.items():
+        assert service["image"] in builders, f"{name}: {service['image']} is built by no service"
+        build = service.get("build")
+        if build is None:
+            assert service.get("pull_policy") == "never", name
+            continue
+        assert build["args"]["BASE"] == "${BASE:-debian:bookworm-slim}", name
+        assert f"AS {build['target']}" in DOCKERFILE, f"{name}: no stage {build['target']}"
+        assert service.get("pull_policy") in (None, "missing", "build", "never"), name
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", DOCKERFILE, re.M))
+    for line in re.findall(r"^FROM .*$", DOCKERFILE, re.M):
+        source = line.split()[1]
+        assert source == "${BASE}" or source in stages, line
+    assert "ARG BASE=debian:bookworm-slim" in DOCKERFILE
+    assert "--pull" not in DOCKERFILE
+
+
+def test_every_image_runs_as_a_user_other_than_root():
+    images = {s["build"]["target"] for s in SERVICES.values() if "build" in s}
+    for target in images:
+        body = DOCKERFILE.split(f"AS {target}\n", 1)[1].split("\nFROM ", 1)[0]
+        users = re.findall(r"^USER (\S+)$", body, re.M)
+        assert users and users[-1] not in ("root", "0"), f"image {target} runs as root"
+
+
+def test_published_ports_listen_on_loopback_unless_told_otherwise():
+    for name, service in SERVICES.items():
+        for mapping in service.get("ports", []):
+            assert str(mapping).startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {mapping}"
+            assert interpolate(mapping).startswith("127.0.0.1:"), f"{name}: {mapping}"
+
+
+def _bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", str(size).lower()).groups()
+    return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+
+
+def test_memory_limits_fit_a_machine_with_8_gb():
+    limits = {name: service.get("mem_limit") for name, service in SERVICES.items()}
+    assert all(limits.values()), f"services without a memory limit: {limits}"
+    assert sum(_bytes(v) for v in limits.values()) < 8 * 2**30
+
+
+def test_long_running_services_restart_and_keep_data_in_named_volumes():
+    for name, service in SERVICES.items():
+        if service.get("restart") != "no":
+            assert service.get("restart") == "unless-stopped", name
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            assert source in COMPOSE["volumes"], f"{name}: {volume} is not a named volume"
 
 
 @pytest.mark.parametrize("name", OURS)
@@ -120,8 +204,7 @@ def test_environment_names_match_the_settings_the_code_reads(name):
 
 
 def test_dockerfile_spark_jars_are_the_ones_the_pom_resolves():
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    declared = re.search(r"SPARK_JARS=(\S+)", dockerfile).group(1).split(",")
+    declared = re.search(r"SPARK_JARS=(\S+)", DOCKERFILE).group(1).split(",")
     # Resolves from the jar cache (make install fills it; Maven runs only when it is empty).
     resolved = artifacts.spark_kafka_jars(default_cache_dir())
     assert sorted(Path(p).name for p in declared) == sorted(j.name for j in resolved)

@@ -1,0 +1,201 @@
+"""`python -m stack.serve run|probe|create-topics`: one service per container (the compose images).
+
+`run` writes the same configs and builds the same java command lines as the native stack
+(stack/services.py), with container settings: listen on every interface, advertise the name other
+containers know the service by, keep data under one volume. Then it becomes the JVM (exec), so the
+container's stop signal reaches the service itself. The jars are the ones the image build resolved
+into STACK_CACHE_DIR; without them it fails rather than fetch anything at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from common.logs import configure_logging
+from common.settings import EnvArgumentParser, port, positive_int
+from stack import artifacts, readiness, services
+from stack.native import _BUILDERS, StackError
+from stack.services import CASSANDRA, KAFKA, SERVICES, ZOOKEEPER
+from stack.settings import StackSettings, default_cache_dir
+
+logger = logging.getLogger(__name__)
+
+_PROBES = {
+    ZOOKEEPER: readiness.zookeeper_ready,
+    KAFKA: readiness.kafka_ready,
+    CASSANDRA: readiness.cassandra_ready,
+}
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
+    parser = EnvArgumentParser(
+        prog="python -m stack.serve",
+        description="Run one of the stack's services in a container, configured by the same "
+        "code as the native stack (python -m stack); check it; create the topics.",
+        environ=environ,
+    )
+    parser.add_env_argument(
+        "--run-dir", env="STACK_RUN_DIR", type=Path, default=Path("/data"), help="configs and data"
+    )
+    parser.add_env_argument(
+        "--cache-dir",
+        env="STACK_CACHE_DIR",
+        type=Path,
+        default=default_cache_dir(),
+        help="where the image build put the resolved jars",
+    )
+    parser.add_env_argument("--log-level", env="LOG_LEVEL", default="INFO", help="logging level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    environ = parser._environ
+    d = StackSettings()
+    serve = sub.add_parser(
+        "run",
+        help="write one service's config and run it in the foreground (a container's command)",
+        environ=environ,
+    )
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument(
+        "--config-only", action="store_true", help="write the config and print the command"
+    )
+    add = serve.add_env_argument
+    add("--bind-host", env="STACK_BIND_HOST", default="0.0.0.0", help="address to listen on")  # noqa: S104
+    add(
+        "--advertised-host",
+        env="STACK_ADVERTISED_HOST",
+        default=None,
+        help="name or address other hosts reach this service by (default: this host's address)",
+    )
+    add("--zookeeper-host", env="ZOOKEEPER_HOST", default="zookeeper", help="ZooKeeper's host")
+    add("--zookeeper-port", env="ZOOKEEPER_PORT", type=port, default=d.zookeeper_port, help="")
+    add("--kafka-port", env="KAFKA_PORT", type=port, default=d.kafka_port, help="internal port")
+    add(
+        "--kafka-external-port",
+        env="KAFKA_EXTERNAL_PORT",
+        type=port,
+        default=None,
+        help="a second listener for clients outside the container network",
+    )
+    add(
+        "--kafka-external-advertised",
+        env="KAFKA_EXTERNAL_ADVERTISED",
+        default=None,
+        help="host:port that clients of the external listener are told to use",
+    )
+    add("--cassandra-port", env="CASSANDRA_PORT", type=port, default=d.cassandra_port, help="")
+    add(
+        "--cassandra-storage-port",
+        env="CASSANDRA_STORAGE_PORT",
+        type=port,
+        default=d.cassandra_storage_port,
+        help="",
+    )
+    add("--zookeeper-heap", env="ZOOKEEPER_HEAP", default=d.zookeeper_heap, help="JVM heap")
+    add("--kafka-heap", env="KAFKA_HEAP", default=d.kafka_heap, help="JVM heap")
+    add("--cassandra-heap", env="CASSANDRA_HEAP", default=d.cassandra_heap, help="JVM heap")
+
+    probe = sub.add_parser(
+        "probe", help="exit 0 when the service answers its own protocol (a healthcheck)"
+    )
+    probe.add_argument("service", choices=SERVICES)
+    probe.add_argument("--host", default="127.0.0.1")
+    probe.add_argument("--port", type=port, default=None, help="default: the service's default")
+
+    topics = sub.add_parser(
+        "create-topics", help="create the pipeline's topics when missing (safe to repeat)"
+    )
+    topics.add_argument("topics", nargs="+")
+    topics.add_argument("--bootstrap-servers", required=True)
+    topics.add_argument("--partitions", type=positive_int, default=3)
+    topics.add_argument("--timeout", type=positive_int, default=120, help="seconds to keep trying")
+    return parser
+
+
+def serve_settings(args: argparse.Namespace) -> StackSettings:
+    advertised = args.advertised_host or socket.gethostbyname(socket.gethostname())
+    return StackSettings(
+        run_dir=args.run_dir.resolve(),
+        cache_dir=args.cache_dir.resolve(),
+        bind_host=args.bind_host,
+        advertised_host=advertised,
+        zookeeper_host=args.zookeeper_host,
+        zookeeper_port=args.zookeeper_port,
+        kafka_port=args.kafka_port,
+        kafka_external_port=args.kafka_external_port,
+        kafka_external_advertised=args.kafka_external_advertised,
+        cassandra_port=args.cassandra_port,
+        cassandra_storage_port=args.cassandra_storage_port,
+        zookeeper_heap=args.zookeeper_heap,
+        kafka_heap=args.kafka_heap,
+        cassandra_heap=args.cassandra_heap,
+        # The compose volumes hold users' data: keep Cassandra's system tables durable.
+        cassandra_unsafe_system=False,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = serve_settings(args)
+    bundle, build = _BUILDERS[args.service]
+    if not artifacts.is_resolved(settings.cache_dir, bundle):
+        raise StackError(
+            f"the {bundle.name} jars are not in {settings.cache_dir} (the image build puts them "
+            "there); nothing is fetched at start"
+        )
+    spec = build(settings, artifacts.resolve(settings.cache_dir, bundle))
+    if args.config_only:
+        print(" ".join(spec.argv))
+        return 0
+    logger.info("starting %s: config under %s", args.service, services.service_dir(settings, ""))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(spec.argv[0], spec.argv)  # noqa: S606 - argv built by stack.services
+
+
+def probe(args: argparse.Namespace) -> int:
+    settings = StackSettings(host=args.host)
+    if args.port is not None:
+        settings = replace(settings, **{f"{args.service}_port": args.port})
+    return 0 if _PROBES[args.service](settings) else 1
+
+
+def create_topics(args: argparse.Namespace) -> int:
+    import time
+
+    from common.topics import ensure_topics
+
+    deadline = time.monotonic() + args.timeout
+    while True:
+        try:
+            created = ensure_topics(args.bootstrap_servers, args.topics, args.partitions)
+            print(f"topics ready: {', '.join(args.topics)} (created: {', '.join(created) or '-'})")
+            return 0
+        except Exception as e:  # noqa: BLE001 - the broker may still be electing; retry until the deadline
+            if time.monotonic() > deadline:
+                print(f"stack create-topics: {e}", file=sys.stderr)
+                return 1
+            logger.warning("topics not created yet (%s); retrying", e)
+            time.sleep(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        if args.command == "run":
+            return serve(args)
+        if args.command == "probe":
+            return probe(args)
+        return create_topics(args)
+    except (StackError, artifacts.ResolveError) as e:
+        print(f"stack.serve: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The container settings of `python -m stack.serve`: the native configs with other addresses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stack import artifacts, serve, services
+
+
+def _settings(tmp_path: Path, *args: str):
+    parsed = serve.build_parser(environ={}).parse_args(
+        ["--run-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "run", *args]
+    )
+    return serve.serve_settings(parsed)
+
+
+def test_kafka_in_a_container_advertises_its_name_inside_and_the_host_port_outside(tmp_path):
+    settings = _settings(
+        tmp_path,
+        "kafka",
+        "--advertised-host=kafka",
+        "--kafka-external-port=9094",
+        "--kafka-external-advertised=127.0.0.1:19092",
+    )
+    services.kafka(settings, [Path("/jars/a.jar")])
+    conf = (tmp_path / "kafka" / "server.properties").read_text().splitlines()
+    assert "listeners=INTERNAL://0.0.0.0:9092,EXTERNAL://0.0.0.0:9094" in conf
+    assert "advertised.listeners=INTERNAL://kafka:9092,EXTERNAL://127.0.0.1:19092" in conf
+    assert "inter.broker.listener.name=INTERNAL" in conf
+    assert "zookeeper.connect=zookeeper:2181" in conf
+    assert f"log.dirs={tmp_path / 'kafka' / 'data'}" in conf
+
+
+def test_zookeeper_and_cassandra_listen_everywhere_and_cassandra_names_its_address(tmp_path):
+    settings = _settings(tmp_path, "cassandra", "--advertised-host=10.1.2.3")
+    services.zookeeper(settings, [Path("/jars/a.jar")])
+    zoo = (tmp_path / "zookeeper" / "zookeeper.properties").read_text().splitlines()
+    assert "clientPortAddress=0.0.0.0" in zoo
+    spec = services.cassandra(settings, [Path("/jars/a.jar")])
+    yaml = (tmp_path / "cassandra" / "conf" / "cassandra.yaml").read_text().splitlines()
+    for line in ("listen_address: 10.1.2.3", "rpc_address: 0.0.0.0",
+                 "broadcast_rpc_address: 10.1.2.3", '      - seeds: "10.1.2.3:7000"'):  # fmt: skip
+        assert line in yaml
+    # Users' data lives in the compose volume: the system tables stay durable there.
+    assert "-Dcassandra.unsafesystem=true" not in spec.argv
+
+
+def test_run_refuses_to_fetch_jars_at_start(tmp_path):
+    args = serve.build_parser(environ={}).parse_args(
+        ["--run-dir", str(tmp_path), "--cache-dir", str(tmp_path / "empty"), "run", "kafka"]
+    )
+    assert not artifacts.is_resolved(tmp_path / "empty", artifacts.KAFKA)
+    with pytest.raises(serve.StackError, match="nothing is fetched at start"):
+        serve.serve(args)
+
+
+def test_probe_says_no_when_nothing_answers():
+    port = serve.StackSettings.on_free_ports(Path("/nonexistent")).zookeeper_port
+    args = serve.build_parser(environ={}).parse_args(["probe", "zookeeper", "--port", str(port)])
+    assert serve.probe(args) == 1
