@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,31 @@ def test_processed_is_the_slowest_querys_last_committed_batch(tmp_path: Path) ->
     _batch(tmp_path / "starting", 0, {"ticks": {"0": 1}}, committed=False)
     assert processed_in(tmp_path, "ticks") == 0  # a query with no committed batch yet
     assert processed_in(tmp_path / "missing", "ticks") == 0
+
+
+# Values no benchmark option should take (each option must refuse at least one of them).
+_BAD = ("   ", "-5", "maybe", "not a value!", "0", "x" * 5000, "::")
+_PARSERS = {"pipeline": "bench.pipeline.settings", "storage": "bench.storage"}
+
+
+def _env_names(module: str) -> list[str]:
+    text = " ".join(importlib.import_module(module).build_parser({}).format_help().split())
+    return sorted(set(re.findall(r"\[env: ([A-Z0-9_]+)\]", text)))
+
+
+_CASES = [(bench, name) for bench, module in _PARSERS.items() for name in _env_names(module)]
+
+
+@pytest.mark.parametrize(("bench", "name"), _CASES, ids=[f"{b}:{n}" for b, n in _CASES])
+def test_every_bench_option_refuses_a_bad_env_value_in_one_line(bench, name, capsys) -> None:
+    build = importlib.import_module(_PARSERS[bench]).build_parser
+    errors = []
+    for value in _BAD:
+        try:
+            build({name: value}).parse_args([])
+        except SystemExit as e:
+            assert e.code == 2
+            errors.append(capsys.readouterr().err)
+    assert errors, f"{name} accepts every one of {_BAD!r}: it has no check"
+    for err in errors:
+        assert err.count("\n") == 1 and f"environment variable {name}=" in err, err
