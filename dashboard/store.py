@@ -61,7 +61,7 @@ class Store:
             consistency_level=ConsistencyLevel.LOCAL_ONE,
             request_timeout=REQUEST_TIMEOUT_S,
         )
-        self._cluster = Cluster(
+        cluster = Cluster(
             list(self._hosts),
             port=self._port,
             protocol_version=5,
@@ -69,7 +69,8 @@ class Store:
             reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
             connect_timeout=10,
         )
-        self._session = self._cluster.connect()
+        self._cluster = cluster  # closed by close() if preparing fails below
+        session = cluster.connect()
         ks = self._keyspace
         # Only the keyspace is formatted in (checked above); every value is a bind marker.
         queries = {
@@ -83,7 +84,9 @@ class Store:
             "ORDER BY ts ASC, seq ASC LIMIT 1",
             "ping": "SELECT release_version FROM system.local",
         }
-        self._statements = {name: self._session.prepare(q) for name, q in queries.items()}
+        self._statements = {name: session.prepare(q) for name, q in queries.items()}
+        # Only now is the store usable: until every statement is prepared, requests get a 503.
+        self._session = session
         logger.info("cassandra ready hosts=%s keyspace=%s", ",".join(self._hosts), ks)
 
     @property
@@ -91,8 +94,9 @@ class Store:
         return self._session is not None
 
     def close(self) -> None:
-        if self._cluster is not None:
-            self._cluster.shutdown()
+        cluster, self._cluster, self._session = self._cluster, None, None
+        if cluster is not None:
+            cluster.shutdown()
 
     async def _execute(self, name: str, params: tuple = ()) -> list[Any]:
         """All rows of a prepared statement (every page), without blocking the loop."""
