@@ -1,6 +1,6 @@
 """Entry point of the processor: `python -m processor` or `spark-submit processor/job.py`.
 
-Parses the settings, starts Spark and the two queries, logs their progress, and on SIGTERM or
+Parses the settings, starts Spark and the query, logs its progress, and on SIGTERM or
 SIGINT stops them between micro-batches; the checkpoints hold everything needed to resume.
 """
 
@@ -23,9 +23,10 @@ if __package__ in (None, ""):
 import logging  # noqa: E402
 
 from common.logs import configure_logging  # noqa: E402
+from common.settings import fail  # noqa: E402
 from common.topics import ensure_topics  # noqa: E402
 from processor.progress import ProgressTracker  # noqa: E402
-from processor.settings import ProcessorSettings, parse_settings  # noqa: E402
+from processor.settings import JARS_HINT, ProcessorSettings, parse_settings  # noqa: E402
 
 logger = logging.getLogger("processor.job")
 
@@ -38,6 +39,10 @@ _RESTART_WINDOW_S = 600.0
 
 class QueryFailed(RuntimeError):
     """A query failed again and again; restarting the process is the next step."""
+
+
+class JarsMissing(RuntimeError):
+    """The Spark Kafka connector jars were not given, or cannot be read."""
 
 
 class Processor:
@@ -56,38 +61,39 @@ class Processor:
         s = self.settings
         ensure_topics(s.bootstrap_servers, [s.ticks_topic, s.aggregates_topic, s.dead_letter_topic])
         failures: deque[float] = deque()
-        running = self._start()
+        query = self._start()
         try:
             while not self._stop.wait(_POLL_S):
-                self.tracker.poll(running)
-                failed = next((q for q in running if not q.isActive), None)
-                if failed is None:
+                self.tracker.poll([query])
+                if query.isActive:
                     continue
-                error = failed.exception()
+                error = query.exception()
                 now = time.monotonic()
                 while failures and now - failures[0] > _RESTART_WINDOW_S:
                     failures.popleft()
                 if len(failures) >= _MAX_RESTARTS:
                     raise QueryFailed(
-                        f"query {failed.name} failed {len(failures) + 1} times within "
+                        f"query {query.name} failed {len(failures) + 1} times within "
                         f"{_RESTART_WINDOW_S:.0f}s, last with: {error}"
                     )
                 failures.append(now)
                 # Restarting from the checkpoint loses nothing: the failed batch is re-run from
-                # the offsets it logged, against the state it started from.
+                # the offsets it logged, against the state it started from. (What the topic holds
+                # cannot fail a batch: every record is a tick or a dead letter.)
                 logger.error(
                     "query=%s failed; restarting it from its checkpoint "
                     "(restart %d of at most %d in %.0fs): %s",
-                    failed.name,
+                    query.name,
                     len(failures),
                     _MAX_RESTARTS,
                     _RESTART_WINDOW_S,
                     str(error).splitlines()[0] if error else "stopped without an error",
                 )
-                running[running.index(failed)] = self._restart(failed.name)
+                query = self._start()
         finally:
-            self._stop_all(running)
-            self.tracker.poll(running)
+            if query.isActive:
+                query.stop()
+            self.tracker.poll([query])
             for name, totals in self.tracker.totals.items():
                 logger.info(
                     "query=%s stopped batches=%d input_rows=%d late_dropped=%d dead_letters=%d",
@@ -98,37 +104,29 @@ class Processor:
                     totals.dead_letters,
                 )
 
-    def _start(self) -> list:
+    def _start(self):
         from processor import queries
 
         return queries.start(
             self.spark, self.settings, queries.Trigger(self.settings.trigger_interval_ms)
         )
 
-    def _restart(self, name: str):
-        from processor import queries
-
-        trigger = queries.Trigger(self.settings.trigger_interval_ms)
-        return queries.start_query(self.spark, self.settings, name, trigger)
-
-    @staticmethod
-    def _stop_all(running: list) -> None:
-        for query in running:
-            if query.isActive:
-                query.stop()
-
 
 def resolve_jars(settings: ProcessorSettings, under_submit: bool) -> list[Path]:
-    if settings.spark_jars is not None:
-        missing = [str(j) for j in settings.spark_jars if not j.is_file()]
-        if missing:
-            raise FileNotFoundError(f"--spark-jars (SPARK_JARS) names missing files: {missing}")
-        return list(settings.spark_jars)
-    if under_submit:
-        return []  # spark-submit --jars (or --packages) already put the connector on the path
-    from stack import artifacts
-
-    return artifacts.spark_kafka_jars(settings.cache_dir)
+    """The connector jars to put on the classpath; JarsMissing says what to do when absent."""
+    if settings.spark_jars is None:
+        if under_submit:
+            return []  # spark-submit --jars (or --packages) already put the connector on the path
+        raise JarsMissing(f"--spark-jars (SPARK_JARS) is not set: {JARS_HINT}")
+    unreadable = [
+        str(j) for j in settings.spark_jars if not os.access(j, os.R_OK) or not j.is_file()
+    ]
+    if unreadable:
+        raise JarsMissing(
+            f"--spark-jars (SPARK_JARS) names jars that are missing or unreadable: "
+            f"{', '.join(unreadable)}; {JARS_HINT}"
+        )
+    return list(settings.spark_jars)
 
 
 def ship_code(spark, workdir: Path) -> None:
@@ -151,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     from processor.queries import CheckpointMismatch
     from processor.session import build_session
 
-    jars = resolve_jars(settings, under_submit)
+    try:
+        jars = resolve_jars(settings, under_submit)
+    except JarsMissing as e:
+        fail("python -m processor", str(e), code=2)
     spark = build_session(
         settings.spark_master,
         jars,

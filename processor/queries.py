@@ -1,7 +1,8 @@
-"""The two streaming queries: ticks -> aggregates, and refused records -> dead letters.
+"""The processor's one streaming query: ticks in; aggregates and dead letters out, one sink.
 
-Each query has its own checkpoint under the checkpoint directory, so a restart resumes both from
-the offsets and window state they last committed.
+One read of the ticks topic per micro-batch feeds both outputs (see processor.aggregation); the
+checkpoint under the checkpoint directory holds the offsets and the window and duplicate state a
+restart resumes from.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from processor.settings import ProcessorSettings
 
 logger = logging.getLogger(__name__)
 
-AGGREGATES_QUERY = "aggregates"
-DEAD_LETTERS_QUERY = "dead-letters"
-QUERIES = (AGGREGATES_QUERY, DEAD_LETTERS_QUERY)
+QUERY = "processor"
 # What the checkpoint's state depends on: restarting with other values would misread the state.
 _LAYOUT_FILE = "processor-layout.json"
+# The shape of the plan (operators and their state). Bump it when the state's layout changes:
+# a checkpoint of another plan is refused instead of being misread.
+# 1: two queries (aggregates, dead-letters), a union of one aggregation per window size.
+# 2: one query, deduplication by identity, one aggregation over every window size.
+PLAN_VERSION = 2
 
 
 class CheckpointMismatch(RuntimeError):
@@ -50,54 +54,61 @@ def _records(spark, settings: ProcessorSettings):
     return reader.load()
 
 
-def check_layout(settings: ProcessorSettings) -> None:
-    """Refuse to resume a checkpoint whose window sizes or topics differ from the settings."""
-    layout = {
+def layout(settings: ProcessorSettings) -> dict[str, object]:
+    return {
+        "plan": PLAN_VERSION,
         "ticks_topic": settings.ticks_topic,
         "windows_ms": list(settings.windows_ms),
         "watermark_ms": settings.watermark_ms,
     }
+
+
+def check_layout(settings: ProcessorSettings) -> None:
+    """Refuse to resume a checkpoint made by another plan or with other windows or topics."""
+    wanted = layout(settings)
     path = settings.checkpoint_dir / _LAYOUT_FILE
+    restart = (
+        "give a new --checkpoint-dir (CHECKPOINT_DIR), or delete the old one to start over "
+        "from --starting-offsets"
+    )
     if path.exists():
         saved = json.loads(path.read_text())
-        if saved != layout:
+        if saved.get("plan", 1) != PLAN_VERSION:
+            raise CheckpointMismatch(
+                f"the checkpoint in {settings.checkpoint_dir} was written by an older processor "
+                f"(plan {saved.get('plan', 1)}, this one runs plan {PLAN_VERSION}) whose state "
+                f"this one cannot read: {restart}"
+            )
+        if saved != wanted:
             raise CheckpointMismatch(
                 f"the checkpoint in {settings.checkpoint_dir} was made with {saved}, not "
-                f"{layout}: give a new --checkpoint-dir (CHECKPOINT_DIR), or delete the old one "
-                "to start over from --starting-offsets"
+                f"{wanted}: {restart}"
             )
         return
     settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(layout) + "\n")
+    path.write_text(json.dumps(wanted) + "\n")
 
 
-def start(spark, settings: ProcessorSettings, trigger: Trigger) -> list:
-    """Start both queries; returns the StreamingQuery handles (aggregates first)."""
+def start(spark, settings: ProcessorSettings, trigger: Trigger):
+    """Start the query; returns its StreamingQuery."""
     check_layout(settings)
-    running = [start_query(spark, settings, name, trigger) for name in QUERIES]
-    logger.info("started queries %s", settings.describe())
-    return running
-
-
-def start_query(spark, settings: ProcessorSettings, name: str, trigger: Trigger):
-    records = _records(spark, settings)
-    if name == AGGREGATES_QUERY:
-        aggs = aggregation.aggregates(
-            aggregation.valid_ticks(records), settings.windows_ms, settings.watermark_ms
-        )
-        # Update mode re-emits a window each time it changes, under the same identity.
-        frame, topic, mode = aggregation.to_kafka(aggs), settings.aggregates_topic, "update"
-    elif name == DEAD_LETTERS_QUERY:
-        frame, topic, mode = aggregation.dead_letters(records), settings.dead_letter_topic, "append"
-    else:
-        raise ValueError(f"no query named {name!r}; there are {QUERIES}")
-    return (
-        frame.writeStream.queryName(name)
+    frame = aggregation.plan(
+        _records(spark, settings),
+        settings.windows_ms,
+        settings.watermark_ms,
+        settings.aggregates_topic,
+        settings.dead_letter_topic,
+    )
+    query = (
+        # Each row names its topic (aggregates or dead letters); update mode re-emits a window
+        # each time it changes, under the same identity.
+        frame.writeStream.queryName(QUERY)
         .format("kafka")
         .option("kafka.bootstrap.servers", settings.bootstrap_servers)
-        .option("topic", topic)
-        .outputMode(mode)
-        .option("checkpointLocation", str(settings.checkpoint(name)))
+        .outputMode("update")
+        .option("checkpointLocation", str(settings.checkpoint(QUERY)))
         .trigger(**trigger.options())
         .start()
     )
+    logger.info("started queries %s", settings.describe())
+    return query

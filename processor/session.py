@@ -35,6 +35,14 @@ def build_session(
             "org.apache.spark.sql.kafka010.KafkaSourceProvider",
         )
         .config("spark.ui.showConsoleProgress", "false")
+        # Window and duplicate state in RocksDB (off the JVM heap, only changed keys written per
+        # batch, with changelog checkpointing) rather than the default in-heap maps that are
+        # snapshotted whole. Fixed by a query's first run: part of the checkpoint.
+        .config(
+            "spark.sql.streaming.stateStore.providerClass",
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        )
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
     )
     if master.startswith("local"):
         builder = builder.config("spark.driver.host", "127.0.0.1").config(

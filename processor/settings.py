@@ -1,4 +1,4 @@
-"""The processor's settings: one frozen object built from flags and their environment twins."""
+"""The processor's settings: one frozen object; its fields declare the flags and env twins."""
 
 from __future__ import annotations
 
@@ -8,51 +8,150 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, TICKS_TOPIC
 from common.settings import (
+    AGGREGATES_TOPIC_OPTION,
+    BOOTSTRAP_SERVERS,
+    DEAD_LETTER_TOPIC_OPTION,
+    LOG_LEVEL,
+    TICKS_TOPIC_OPTION,
     EnvArgumentParser,
-    add_kafka_options,
-    add_log_level,
+    add_options,
     duration_ms,
     format_duration,
     non_negative_int,
+    option,
     positive_int,
+    settings_from,
 )
-from stack.settings import default_cache_dir
 
 STARTING_OFFSETS = ("earliest", "latest")
 MASTER_PREFIXES = ("local", "spark://", "yarn", "k8s://")
+JARS_HINT = "`python -m stack jars` prints them for this machine"
+
+
+def window_list(text: str) -> tuple[int, ...]:
+    """'10s,1m,5m' as ascending milliseconds; duplicates are refused rather than merged."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("give at least one window size, e.g. 1m or 10s,1m,5m")
+    sizes = [duration_ms(p) for p in parts]
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"{text!r} lists a window size twice")
+    return tuple(sorted(sizes))
+
+
+def jar_list(text: str) -> tuple[Path, ...]:
+    jars = tuple(Path(p.strip()).resolve() for p in text.split(",") if p.strip())
+    if not jars:
+        raise argparse.ArgumentTypeError(f"give comma-separated paths of the jars ({JARS_HINT})")
+    return jars
+
+
+def spark_master(text: str) -> str:
+    if not text.startswith(MASTER_PREFIXES):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Spark master URL: use local[*], local[N] or spark://host:7077"
+        )
+    return text
+
+
+def directory(text: str) -> Path:
+    return Path(text).resolve()
+
+
+def offsets_cap(text: str) -> int | None:
+    """A cap on records per micro-batch; 0 means none (None)."""
+    return non_negative_int(text) or None
 
 
 @dataclass(frozen=True)
 class ProcessorSettings:
-    bootstrap_servers: str = "127.0.0.1:9092"
-    ticks_topic: str = TICKS_TOPIC
-    aggregates_topic: str = AGGREGATES_TOPIC
-    dead_letter_topic: str = DEAD_LETTER_TOPIC
-    spark_master: str = "local[*]"
+    bootstrap_servers: str = BOOTSTRAP_SERVERS.field()
+    ticks_topic: str = TICKS_TOPIC_OPTION.field()
+    aggregates_topic: str = AGGREGATES_TOPIC_OPTION.field()
+    dead_letter_topic: str = DEAD_LETTER_TOPIC_OPTION.field()
+    spark_master: str = option(
+        "--spark-master",
+        "SPARK_MASTER",
+        "local[*]",
+        "local[*] natively, spark://host:7077 for a cluster",
+        spark_master,
+    )
     # Tumbling window sizes in milliseconds, ascending and distinct.
-    windows_ms: tuple[int, ...] = (60_000,)
-    watermark_ms: int = 30_000
-    checkpoint_dir: Path = Path("checkpoints")
-    trigger_interval_ms: int = 1000
-    # None: no cap, a batch takes everything that is waiting.
-    max_offsets_per_trigger: int | None = 100_000
-    shuffle_partitions: int = 2
-    starting_offsets: str = "earliest"
-    # None: resolve the connector jars from Maven Central into cache_dir at start-up.
-    spark_jars: tuple[Path, ...] | None = None
-    cache_dir: Path = Path(".cache")
-    log_level: str = "INFO"
+    windows_ms: tuple[int, ...] = option(
+        "--windows",
+        "WINDOWS",
+        "1m",
+        "tumbling window sizes, comma separated (e.g. 10s,1m,5m)",
+        window_list,
+    )
+    watermark_ms: int = option(
+        "--watermark",
+        "WATERMARK",
+        "30s",
+        "how late (in event time) a tick may arrive and still count",
+        duration_ms,
+    )
+    checkpoint_dir: Path = option(
+        "--checkpoint-dir",
+        "CHECKPOINT_DIR",
+        "checkpoints",
+        "the query's checkpoint (offsets, window and duplicate state); keep it across restarts",
+        directory,
+    )
+    trigger_interval_ms: int = option(
+        "--trigger-interval",
+        "TRIGGER_INTERVAL",
+        "1s",
+        "how often a micro-batch starts (a batch still running delays the next)",
+        duration_ms,
+    )
+    max_offsets_per_trigger: int | None = option(
+        "--max-offsets-per-trigger",
+        "MAX_OFFSETS_PER_TRIGGER",
+        "200000",
+        "cap on records per micro-batch (0: no cap)",
+        offsets_cap,
+    )
+    shuffle_partitions: int = option(
+        "--shuffle-partitions",
+        "SHUFFLE_PARTITIONS",
+        "2",
+        "state partitions: the core count of the executors (fixed by the checkpoint)",
+        positive_int,
+    )
+    starting_offsets: str = option(
+        "--starting-offsets",
+        "STARTING_OFFSETS",
+        "earliest",
+        "where a query without a checkpoint starts reading",
+        choices=STARTING_OFFSETS,
+    )
+    # None: not given; the job then refuses to start (except under spark-submit, whose --jars
+    # put the connector on the classpath).
+    spark_jars: tuple[Path, ...] | None = option(
+        "--spark-jars",
+        "SPARK_JARS",
+        None,
+        f"the Spark Kafka connector jars, comma separated ({JARS_HINT})",
+        jar_list,
+    )
+    log_level: str = LOG_LEVEL.field()
 
     def __post_init__(self) -> None:
         if not self.windows_ms or list(self.windows_ms) != sorted(set(self.windows_ms)):
             raise ValueError("windows_ms must be distinct sizes in ascending order")
         if self.starting_offsets not in STARTING_OFFSETS:
             raise ValueError(f"starting_offsets must be one of {STARTING_OFFSETS}")
+        topics = [self.ticks_topic, self.aggregates_topic, self.dead_letter_topic]
+        if len(set(topics)) != len(topics):
+            raise ValueError(
+                "--ticks-topic, --aggregates-topic and --dead-letter-topic must be three "
+                f"different topics, got {', '.join(topics)}"
+            )
 
     def checkpoint(self, query: str) -> Path:
-        """Every query keeps its own checkpoint under checkpoint_dir."""
+        """A query keeps its checkpoint under checkpoint_dir."""
         return self.checkpoint_dir / query
 
     def describe(self) -> str:
@@ -68,108 +167,16 @@ class ProcessorSettings:
         )
 
 
-def window_list(text: str) -> tuple[int, ...]:
-    """'10s,1m,5m' as ascending milliseconds; duplicates are refused rather than merged."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError("give at least one window size, e.g. 1m or 10s,1m,5m")
-    sizes = [duration_ms(p) for p in parts]
-    if len(set(sizes)) != len(sizes):
-        raise argparse.ArgumentTypeError(f"{text!r} lists a window size twice")
-    return tuple(sorted(sizes))
-
-
-def jar_list(text: str) -> tuple[Path, ...]:
-    jars = tuple(Path(p.strip()) for p in text.split(",") if p.strip())
-    if not jars:
-        raise argparse.ArgumentTypeError("give comma-separated paths of the connector jars")
-    return jars
-
-
 def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
-    env = os.environ if environ is None else environ
-    cache = Path(env["STACK_CACHE_DIR"]) if env.get("STACK_CACHE_DIR") else default_cache_dir()
     parser = EnvArgumentParser(
         prog="python -m processor",
         description="Aggregate ticks per symbol and event-time window with Spark Structured "
-        "Streaming: ticks topic in, aggregates topic out (update mode), bad messages to the "
+        "Streaming: ticks topic in, aggregates topic out (update mode), refused records to the "
         "dead-letter topic.",
-        environ=env,
+        environ=os.environ if environ is None else environ,
     )
-    add = parser.add_env_argument
-    add_kafka_options(parser, "ticks", "aggregates", "dead-letter")
-    add(
-        "--spark-master",
-        env="SPARK_MASTER",
-        default="local[*]",
-        help="local[*] natively, spark://host:7077 for a cluster",
-    )
-    add(
-        "--windows",
-        env="WINDOWS",
-        type=window_list,
-        default="1m",
-        help="tumbling window sizes, comma separated (e.g. 10s,1m,5m)",
-    )
-    add(
-        "--watermark",
-        env="WATERMARK",
-        type=duration_ms,
-        default="30s",
-        help="how late (in event time) a tick may arrive and still count",
-    )
-    add(
-        "--checkpoint-dir",
-        env="CHECKPOINT_DIR",
-        type=Path,
-        default=cache / "checkpoints" / "processor",
-        help="one checkpoint per query is kept under it; keep it across restarts",
-    )
-    add(
-        "--trigger-interval",
-        env="TRIGGER_INTERVAL",
-        type=duration_ms,
-        default="1s",
-        help="how often a micro-batch starts",
-    )
-    add(
-        "--max-offsets-per-trigger",
-        env="MAX_OFFSETS_PER_TRIGGER",
-        type=non_negative_int,
-        default="100000",
-        help="cap on ticks per micro-batch (0: no cap)",
-    )
-    add(
-        "--shuffle-partitions",
-        env="SHUFFLE_PARTITIONS",
-        type=positive_int,
-        default=str(os.cpu_count() or 2),
-        help="state partitions; near the core count (fixed by the checkpoint on first start)",
-    )
-    add(
-        "--starting-offsets",
-        env="STARTING_OFFSETS",
-        choices=STARTING_OFFSETS,
-        default="earliest",
-        help="where a query without a checkpoint starts reading",
-    )
-    add(
-        "--spark-jars",
-        env="SPARK_JARS",
-        type=jar_list,
-        default=None,
-        help="the Kafka connector jars, comma separated (default: fetched once from Maven "
-        "Central into the stack cache; under spark-submit, pass --jars instead)",
-    )
-    add(
-        "--cache-dir",
-        env="STACK_CACHE_DIR",
-        type=Path,
-        default=cache,
-        help="where the connector jars are cached",
-    )
-    add_log_level(parser)
-    return parser  # fmt: skip
+    add_options(parser, ProcessorSettings)
+    return parser
 
 
 def parse_settings(
@@ -177,31 +184,7 @@ def parse_settings(
 ) -> ProcessorSettings:
     parser = build_parser(environ)
     args = parser.parse_args(argv)
-    topics = [args.ticks_topic, args.aggregates_topic, args.dead_letter_topic]
-    if len(set(topics)) != len(topics):
-        parser.error(
-            "--ticks-topic, --aggregates-topic and --dead-letter-topic must be three different "
-            f"topics, got {', '.join(topics)}"
-        )
-    if not args.spark_master.startswith(MASTER_PREFIXES):
-        parser.error(
-            f"--spark-master {args.spark_master!r} is not a Spark master URL: use local[*], "
-            "local[N] or spark://host:7077"
-        )
-    return ProcessorSettings(
-        bootstrap_servers=args.bootstrap_servers,
-        ticks_topic=args.ticks_topic,
-        aggregates_topic=args.aggregates_topic,
-        dead_letter_topic=args.dead_letter_topic,
-        spark_master=args.spark_master,
-        windows_ms=args.windows,
-        watermark_ms=args.watermark,
-        checkpoint_dir=args.checkpoint_dir.resolve(),
-        trigger_interval_ms=args.trigger_interval,
-        max_offsets_per_trigger=args.max_offsets_per_trigger or None,
-        shuffle_partitions=args.shuffle_partitions,
-        starting_offsets=args.starting_offsets,
-        spark_jars=tuple(j.resolve() for j in args.spark_jars) if args.spark_jars else None,
-        cache_dir=args.cache_dir.resolve(),
-        log_level=args.log_level,
-    )
+    try:
+        return settings_from(ProcessorSettings, args)
+    except ValueError as e:
+        parser.error(str(e))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from common.contract import Aggregate, Tick
-from common.reference import Identity, latest
+from common.reference import Identity, aggregate_batches, latest, window_start
 from processor import queries
 from processor.progress import ProgressTracker
 from processor.settings import ProcessorSettings
@@ -21,14 +21,22 @@ from processor.settings import ProcessorSettings
 T0 = 1_699_999_800_000
 
 
-def produce(bootstrap: str, topic: str, payloads: Iterable[bytes | None]) -> list[int]:
-    """Send and wait for every record; returns their offsets (one-partition topics)."""
+Record = tuple[bytes | None, bytes | None]
+
+
+def keyed(ticks: Iterable[Tick]) -> list[Record]:
+    """Ticks as the producer sends them: the key is the symbol."""
+    return [(t.key, t.to_json()) for t in ticks]
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> list[int]:
+    """Send (key, value) records and wait for each; returns their offsets (one-partition topics).
+    Kafka refuses a record with neither key nor value."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     try:
-        # A key on every record: Kafka refuses a record with neither key nor value (tombstones).
-        futures = [producer.send(topic, key=b"test", value=p) for p in payloads]
+        futures = [producer.send(topic, key=k, value=v) for k, v in records]
         producer.flush()
         return [f.get(timeout=30).offset for f in futures]
     finally:
@@ -94,7 +102,7 @@ def processor_settings(services, make_topic, tmp_path) -> Callable[..., Processo
 
 
 class BatchRunner:
-    """Runs the processor's real queries with an available-now trigger: each call processes
+    """Runs the processor's real query with an available-now trigger: each call processes
     exactly what is in the topic, then stops. Micro-batch boundaries are then the calls, which is
     what makes the watermark (and so the expected output) deterministic."""
 
@@ -103,18 +111,20 @@ class BatchRunner:
         self.settings = settings
         self.tracker = ProgressTracker()
 
-    def run(self, payloads: Sequence[bytes | None]) -> list[int]:
-        offsets = produce(self.settings.bootstrap_servers, self.settings.ticks_topic, payloads)
-        running = queries.start(self.spark, self.settings, queries.Trigger(None))
+    def run(self, records: Sequence[Record]) -> list[int]:
+        offsets = produce(self.settings.bootstrap_servers, self.settings.ticks_topic, records)
+        query = queries.start(self.spark, self.settings, queries.Trigger(None))
         try:
-            for query in running:
-                assert query.awaitTermination(180), f"query {query.name} did not finish"
-                assert query.exception() is None, query.exception()
+            assert query.awaitTermination(300), "the query did not finish"
+            assert query.exception() is None, query.exception()
         finally:
-            for query in running:
-                query.stop()
-        self.tracker.poll(running)
+            query.stop()
+        self.tracker.poll([query])
         return offsets
+
+    @property
+    def totals(self):
+        return self.tracker.totals[queries.QUERY]
 
 
 @pytest.fixture
@@ -130,3 +140,26 @@ def checkpoint_files(path: Path) -> list[Path]:
 def _quiet_spark(spark):
     # Spark warns at length about every restored state file; the tests' own output matters more.
     spark.sparkContext.setLogLevel("ERROR")
+
+
+def late_rows(
+    batches: Sequence[Sequence[Tick]], windows_ms: Sequence[int], watermark_ms: int
+) -> int:
+    """What the query reports as late (numRowsDroppedByWatermark over its operators), from the
+    reference's late (tick, window) pairs of each batch: a tick late for every window size is
+    dropped once by the deduplication; the others by the aggregation, which counts after its
+    partial aggregation, so once per late (symbol, window size, window) in a batch (one-partition
+    topics)."""
+    total, seen = 0, 0
+    for i in range(len(batches)):
+        dropped = aggregate_batches(batches[: i + 1], windows_ms, watermark_ms).dropped[seen:]
+        seen += len(dropped)
+        sizes: dict[Tick, set[int]] = {}
+        for t, w in dropped:
+            sizes.setdefault(t, set()).add(w)
+        everywhere = {t for t, ws in sizes.items() if len(ws) == len(windows_ms)}
+        total += len(everywhere)
+        total += len(
+            {(t.symbol, w, window_start(t.ts, w)) for t, w in dropped if t not in everywhere}
+        )
+    return total

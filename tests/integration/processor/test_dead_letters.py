@@ -6,7 +6,7 @@ import json
 
 from common.contract import Tick
 from common.reference import aggregate, differences
-from tests.integration.processor.conftest import T0, output_aggregates, read_all, tick
+from tests.integration.processor.conftest import T0, keyed, output_aggregates, read_all, tick
 
 BAD = [
     b"not json at all",
@@ -29,11 +29,13 @@ def test_bad_messages_go_to_dead_letters_and_good_ones_still_count(
     runner = batch_runner(settings)
     good_first = [tick("AAPL", 1_000, 100.0, 3), tick("MSFT", 2_000, 50.0, 1)]
     good_later = [tick("AAPL", 30_000, 101.0, 2), tick("MSFT", 61_000, 51.0, 4)]
-    payloads = [good_first[0].to_json(), *BAD, good_first[1].to_json()]
-    offsets = runner.run(payloads)
-    bad_offsets = offsets[1 : 1 + len(BAD)]
+    bad = [(b"AAPL", value) for value in BAD]
+    # A valid tick under another symbol's key is refused too (the key routes a symbol).
+    bad.append((b"MSFT", tick("AAPL", 1_500, 100.0).to_json()))
+    offsets = runner.run([*keyed(good_first[:1]), *bad, *keyed(good_first[1:])])
+    bad_offsets = offsets[1 : 1 + len(bad)]
     # The query survived the bad batch: a later batch is still aggregated.
-    runner.run([t.to_json() for t in good_later])
+    runner.run(keyed(good_later))
 
     _, final = output_aggregates(settings.bootstrap_servers, settings.aggregates_topic)
     assert differences(aggregate(good_first + good_later, (60_000,)), final) == []
@@ -43,15 +45,17 @@ def test_bad_messages_go_to_dead_letters_and_good_ones_still_count(
     assert sorted(d["origin"]["offset"] for d in letters) == bad_offsets
     for letter in letters:
         assert letter["origin"]["topic"] == settings.ticks_topic
+        assert letter["stage"] == "processor"
         assert letter["reason"]
-        raw = BAD[bad_offsets.index(letter["origin"]["offset"])]
+        raw = bad[bad_offsets.index(letter["origin"]["offset"])][1]
         if raw is not None and raw.isascii():
             assert letter["payload"] == raw.decode()
     reasons = {d["origin"]["offset"]: d["reason"] for d in letters}
     assert "price" in reasons[bad_offsets[2]]
     assert "symbol" in reasons[bad_offsets[3]]
     assert "volume" in reasons[bad_offsets[4]]
-    assert runner.tracker.totals["dead-letters"].dead_letters == len(BAD)
+    assert "key" in reasons[bad_offsets[-1]]
+    assert runner.totals.dead_letters == len(bad)
 
 
 def test_a_tick_far_ahead_of_its_kafka_timestamp_is_refused(processor_settings, batch_runner):
@@ -59,7 +63,7 @@ def test_a_tick_far_ahead_of_its_kafka_timestamp_is_refused(processor_settings, 
     settings = processor_settings(windows_ms=(60_000,))
     runner = batch_runner(settings)
     future = Tick("AAPL", 1.0, 1, T0 + 10 * 365 * 86_400_000, "test")
-    runner.run([future.to_json()])
+    runner.run(keyed([future]))
     (letter,) = [json.loads(r.value) for r in read_all(settings.bootstrap_servers,
                                                        settings.dead_letter_topic)]  # fmt: skip
     assert "future" in letter["reason"]

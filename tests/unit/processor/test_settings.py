@@ -1,6 +1,14 @@
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from processor.settings import build_parser, parse_settings
+from processor.settings import ProcessorSettings, build_parser, parse_settings
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_defaults_match_the_issue():
@@ -14,10 +22,17 @@ def test_defaults_match_the_issue():
         "dead-letters",
     )
     assert s.starting_offsets == "earliest"
-    assert s.spark_jars is None  # resolved from the cache at start-up
+    assert s.spark_jars is None  # required at start-up (see test_jars_are_required)
+
+
+def test_one_set_of_defaults_for_the_object_and_the_parser():
+    parsed = parse_settings([], environ={})
+    for field in dataclasses.fields(ProcessorSettings):
+        assert getattr(parsed, field.name) == field.default, field.name
 
 
 def test_every_setting_has_its_env_twin(tmp_path):
+    jars = [tmp_path / "a.jar", tmp_path / "b.jar"]
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": "kafka:29092",
         "TICKS_TOPIC": "t",
@@ -31,8 +46,7 @@ def test_every_setting_has_its_env_twin(tmp_path):
         "MAX_OFFSETS_PER_TRIGGER": "0",
         "SHUFFLE_PARTITIONS": "3",
         "STARTING_OFFSETS": "latest",
-        "SPARK_JARS": "/a.jar,/b.jar",
-        "STACK_CACHE_DIR": str(tmp_path / "cache"),
+        "SPARK_JARS": ",".join(str(j) for j in jars),
         "LOG_LEVEL": "debug",
     }
     s = parse_settings([], environ=env)
@@ -46,8 +60,7 @@ def test_every_setting_has_its_env_twin(tmp_path):
     assert s.max_offsets_per_trigger is None
     assert s.shuffle_partitions == 3
     assert s.starting_offsets == "latest"
-    assert [str(j) for j in s.spark_jars] == ["/a.jar", "/b.jar"]
-    assert s.cache_dir == tmp_path / "cache"
+    assert list(s.spark_jars) == jars
     assert s.log_level == "DEBUG"
     help_text = " ".join(build_parser(env).format_help().split())
     for name in env:
@@ -56,8 +69,7 @@ def test_every_setting_has_its_env_twin(tmp_path):
 
 def test_checkpoint_per_query(tmp_path):
     s = parse_settings(["--checkpoint-dir", str(tmp_path)], environ={})
-    assert s.checkpoint("aggregates") != s.checkpoint("dead-letters")
-    assert s.checkpoint("aggregates").parent == tmp_path
+    assert s.checkpoint("processor").parent == tmp_path
 
 
 @pytest.mark.parametrize(
@@ -68,6 +80,9 @@ def test_checkpoint_per_query(tmp_path):
         (["--windows", ","], {}, "window size"),
         (["--watermark", "0s"], {}, "above 0"),
         (["--starting-offsets", "middle"], {}, "invalid choice"),
+        ([], {"STARTING_OFFSETS": "bogus"}, "STARTING_OFFSETS='bogus'"),
+        ([], {"SHUFFLE_PARTITIONS": "many"}, "SHUFFLE_PARTITIONS"),
+        ([], {"SPARK_MASTER": "mars"}, "SPARK_MASTER"),
         (["--shuffle-partitions", "0"], {}, "above 0"),
         (["--ticks-topic", "bad topic"], {}, "topic name"),
         (["--aggregates-topic", "ticks"], {}, "three different"),
@@ -78,7 +93,32 @@ def test_bad_values_fail_at_parse_time_with_exit_2(argv, env, hint, capsys):
     with pytest.raises(SystemExit) as exc:
         parse_settings(argv, environ=env)
     assert exc.value.code == 2
-    assert hint in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert hint in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("env", "hint"),
+    [
+        ({"STARTING_OFFSETS": "bogus"}, "STARTING_OFFSETS"),
+        ({}, "SPARK_JARS"),
+        ({"SPARK_JARS": "/nonexistent/connector.jar"}, "/nonexistent/connector.jar"),
+    ],
+)
+def test_the_command_says_what_is_wrong_in_one_line(env, hint, tmp_path):
+    """No traceback, exit 2, one line naming the variable (and where the jars come from)."""
+    clean = {k: v for k, v in os.environ.items() if k != "SPARK_JARS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "processor"],
+        cwd=REPO, env={**clean, **env, "CHECKPOINT_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and hint in lines[0], proc.stderr
+    if hint != "STARTING_OFFSETS":
+        assert "SPARK_JARS" in lines[0] and "python -m stack jars" in lines[0]
 
 
 def test_a_checkpoint_made_with_other_windows_is_refused(tmp_path):
@@ -88,3 +128,15 @@ def test_a_checkpoint_made_with_other_windows_is_refused(tmp_path):
     check_layout(parse_settings(["--checkpoint-dir", str(tmp_path), "--windows", "1m"], {}))
     with pytest.raises(CheckpointMismatch, match="new --checkpoint-dir"):
         check_layout(parse_settings(["--checkpoint-dir", str(tmp_path), "--windows", "10s"], {}))
+
+
+def test_a_checkpoint_of_the_older_two_query_plan_is_refused(tmp_path):
+    """Plan 1 (before one query) wrote its layout without a plan number: its state would be
+    misread, so the job refuses it and says how to go on."""
+    from processor.queries import CheckpointMismatch, check_layout
+
+    (tmp_path / "processor-layout.json").write_text(
+        '{"ticks_topic": "ticks", "windows_ms": [60000], "watermark_ms": 30000}\n'
+    )
+    with pytest.raises(CheckpointMismatch, match="older processor .*plan 1.*new --checkpoint-dir"):
+        check_layout(parse_settings(["--checkpoint-dir", str(tmp_path)], {}))
