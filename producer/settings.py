@@ -188,6 +188,15 @@ def _retries(text: str) -> int:
     return value
 
 
+def _linger(text: str) -> int:
+    value = non_negative_int(text)
+    # The Kafka client refuses a linger that, with its 30 s request timeout, does not fit in
+    # its 120 s delivery timeout; a minute is more than any batching needs.
+    if value > 60_000:
+        raise argparse.ArgumentTypeError(f"{text} ms is over a minute: use 0 to 60000")
+    return value
+
+
 def _batch_bytes(text: str) -> int:
     value = positive_int(text)
     if value > 64 * 1024 * 1024:
@@ -280,8 +289,8 @@ class ProducerSettings:
         "--kafka-linger-ms",
         "KAFKA_LINGER_MS",
         "20",
-        "how long the client waits to fill a batch",
-        non_negative_int,
+        "how long the client waits to fill a batch (ms, at most 60000)",
+        _linger,
     )
     kafka_batch_size: int = option(
         "--kafka-batch-size",

@@ -126,4 +126,4 @@ def test_replay_reproduces_its_file_exactly_and_dead_letters_bad_rows(
     reasons = " | ".join(d["reason"] for d in letters)
     assert "price must be a finite number above 0" in reasons and "line" in reasons
     assert all(d["origin"]["stage"] == "producer" for d in letters)
-    assert any('"price": -5.0' in d["payload"] for d in letters)
+    assert any('"price": -5' in d["payload"] for d in letters)
