@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from common.logs import configure_logging
-from common.settings import EnvArgumentParser, positive_int
+from common.settings import EnvArgumentParser, duration_ms, positive_float, positive_int
 from stack import artifacts, lag
 from stack.local import LocalPipeline, LocalSettings
 from stack.native import NativeStack, StackError
@@ -40,6 +40,50 @@ def _add_service_options(sub: argparse.ArgumentParser) -> None:
         default=int(d.start_timeout_s),
         help="seconds each service gets to become ready",
     )
+
+
+_SOURCES = ("yahoo", "stooq", "finnhub", "simulated", "replay")
+# Options of the stack itself, which users also type after the subcommand.
+_GLOBAL_OPTIONS = ("--run-dir", "--cache-dir", "--log-level")
+
+
+def _service(text: str) -> str:
+    if text not in SERVICES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a service: use {', '.join(SERVICES)}")
+    return text
+
+
+def _symbols(text: str) -> str:
+    from common.contract import ContractError, parse_symbols
+
+    try:
+        return ",".join(parse_symbols(text))
+    except ContractError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _windows(text: str) -> str:
+    for part in text.split(","):
+        duration_ms(part)
+    return text
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`stack up --run-dir X` means `stack --run-dir X up`: move the stack's own options first."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_OPTIONS and rest:
+            takes_value = "=" not in arg and i + 1 < len(argv)
+            front.extend(argv[i : i + 1 + takes_value])
+            i += 1 + takes_value
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
 
 
 def _stack_settings(args: argparse.Namespace) -> StackSettings:
@@ -78,14 +122,20 @@ def build_parser() -> EnvArgumentParser:
     up.add_argument(
         "services",
         nargs="*",
-        choices=[[], *SERVICES],
-        default=[],
-        help="only these services (default: all)",
+        type=_service,
+        metavar="SERVICE",
+        help=f"only these services, of {', '.join(SERVICES)}; none given: all of them",
     )
     _add_service_options(up)
 
     stop = sub.add_parser("down", help="stop the services (SIGTERM, then SIGKILL)")
-    stop.add_argument("services", nargs="*", choices=[[], *SERVICES], default=[])
+    stop.add_argument(
+        "services",
+        nargs="*",
+        type=_service,
+        metavar="SERVICE",
+        help=f"only these services, of {', '.join(SERVICES)}; none given: all of them",
+    )
     status = sub.add_parser("status", help="show each service's pid and whether it answers")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     sub.add_parser("env", help="print shell exports that point clients at the stack")
@@ -97,26 +147,30 @@ def build_parser() -> EnvArgumentParser:
         formatter_class=parser.formatter_class,
     )
     env = parser._environ
-    local.add_argument(
+    local._environ = env
+    local.add_env_argument(
         "--symbols",
-        default=env.get("SYMBOLS", "AAPL,MSFT,GOOG"),
-        help="symbols to follow [env: SYMBOLS]",
+        env="SYMBOLS",
+        default="AAPL,MSFT,GOOG",
+        type=_symbols,
+        help="symbols to follow",
     )
-    local.add_argument(
+    local.add_env_argument(
         "--source",
-        default=env.get("PRICE_SOURCE", "simulated"),
-        help="price source: yahoo, stooq, finnhub, simulated, replay [env: PRICE_SOURCE]",
+        env="PRICE_SOURCE",
+        default="simulated",
+        choices=_SOURCES,
+        help="price source",
     )
-    local.add_argument(
+    local.add_env_argument(
         "--interval",
-        type=float,
-        default=float(env.get("FETCH_INTERVAL", "1")),
-        help="seconds between fetches [env: FETCH_INTERVAL]",
+        env="FETCH_INTERVAL",
+        type=positive_float,
+        default="1",
+        help="seconds between fetches",
     )
-    local.add_argument(
-        "--windows",
-        default=env.get("WINDOWS", "10s,1m"),
-        help="aggregate window sizes [env: WINDOWS]",
+    local.add_env_argument(
+        "--windows", env="WINDOWS", default="10s,1m", type=_windows, help="aggregate window sizes"
     )
     _add_service_options(local)
     sub.add_parser("resolve", help="fetch every jar into the cache (Kafka, Cassandra, Spark)")
@@ -125,6 +179,7 @@ def build_parser() -> EnvArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = hoist_global_options(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     try:
@@ -170,16 +225,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_local(args) -> int:
-    from common.contract import ContractError, parse_symbols
-
-    try:
-        symbols = ",".join(parse_symbols(args.symbols))
-    except ContractError as e:
-        print(f"stack local: {e}", file=sys.stderr)
-        return 2
     settings = LocalSettings(
         stack=_stack_settings(args),
-        symbols=symbols,
+        symbols=args.symbols,
         source=args.source,
         interval=args.interval,
         windows=args.windows,

@@ -36,3 +36,23 @@ def test_resolution_marker_tracks_the_pom(tmp_path):
     assert not artifacts.is_resolved(tmp_path, bundle)
     (target / ".resolved").write_text(artifacts._fingerprint(bundle) + "\n")
     assert artifacts.is_resolved(tmp_path, bundle)
+
+
+def test_stack_options_may_follow_the_subcommand():
+    from stack.__main__ import hoist_global_options
+
+    assert hoist_global_options(["status", "--run-dir", "/x", "--json"]) == [
+        "--run-dir", "/x", "status", "--json"
+    ]  # fmt: skip
+    assert hoist_global_options(["up", "--run-dir=/x", "kafka"]) == ["--run-dir=/x", "up", "kafka"]
+    assert hoist_global_options(["--run-dir", "/x", "up"]) == ["--run-dir", "/x", "up"]
+
+
+def test_up_help_lists_the_services_plainly():
+    from stack.__main__ import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["up"]
+    text = sub.format_help()
+    assert "zookeeper, kafka, cassandra" in text
+    assert "[]" not in text and "default: []" not in text
