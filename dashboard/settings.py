@@ -95,8 +95,9 @@ class DashboardSettings:
     windows_ms: tuple[int, ...] = option(
         "--windows",
         "WINDOWS",
-        "10s,1m,5m",
-        "window sizes the processor computes (the chart offers these; 1m is the default view)",
+        "1m",
+        "window sizes the processor computes, as it is given them (the chart offers these; 1m "
+        "is the default view)",
         tuple_of(window_size),
     )
     log_level: str = LOG_LEVEL.field()

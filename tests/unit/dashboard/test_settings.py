@@ -15,9 +15,10 @@ def settings(argv: list[str], environ: dict[str, str] | None = None) -> Dashboar
 def test_defaults_listen_on_loopback_port_8050_with_the_processors_windows():
     s = settings([])
     assert (s.host, s.port, s.url) == ("127.0.0.1", 8050, "http://127.0.0.1:8050/")
-    assert s.windows_ms == (10_000, 60_000, 300_000)
+    assert s.windows_ms == (60_000,)
     assert s.default_window_ms == 60_000
     assert s.consumer_group == "stock-dashboard"
+    assert settings([], {"WINDOWS": "5m,10s,1m"}).windows_ms == (10_000, 60_000, 300_000)
 
 
 def test_environment_twins_and_flags():
