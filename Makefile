@@ -99,7 +99,7 @@ bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stag
 	$(PYTHON) -m bench.pipeline
 
 bench-producer: $(VENV_STAMP) ## producer: simulated ticks/s into Kafka beside Kafka's own ProducerPerformance
-	$(PYTHON) -m producer.bench
+	$(PYTHON) -m bench.producer
 
 bench-processor: $(VENV_STAMP) ## processor: sustained ticks/s through Spark over 500 symbols, batch durations
 	$(PYTHON) -m processor.bench
