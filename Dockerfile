@@ -2,10 +2,10 @@
 # pinned requirements) and Maven Central (the same poms the native stack resolves):
 #   --target kafka      ZooKeeper and Kafka 3.9.2 (ZooKeeper mode), and the topics init job
 #   --target cassandra  Cassandra 5.0.8 and cqlsh
-#   --target app        producer, processor, storage, the schema init job, Spark 4.1.1 master and
+#   --target app        producer, processor, storage, dashboard, the schema init job, Spark master and
 #                       worker (from the pyspark wheel: executors run the processor's Python UDF,
 #                       so they need the same Python and code as the driver)
-# The services are configured and started by `python -m stack serve`, the code that writes the
+# The services are configured and started by `python -m stack.serve run`, the code that writes the
 # native stack's configs. Point BASE at another registry or mirror with --build-arg BASE=...
 ARG BASE=debian:bookworm-slim
 
@@ -94,5 +94,6 @@ COPY stack ./stack
 COPY producer ./producer
 COPY processor ./processor
 COPY storage ./storage
+COPY dashboard ./dashboard
 USER stock
 CMD ["python", "-m", "producer"]

@@ -174,7 +174,9 @@ def _bytes(size: str) -> int:
 def test_memory_limits_fit_a_machine_with_8_gb():
     limits = {name: service.get("mem_limit") for name, service in SERVICES.items()}
     assert all(limits.values()), f"services without a memory limit: {limits}"
-    assert sum(_bytes(v) for v in limits.values()) < 8 * 2**30
+    # The one-shot init jobs have exited before the pipeline's stages start.
+    running = [n for n, s in SERVICES.items() if s.get("restart") != "no"]
+    assert sum(_bytes(limits[n]) for n in running) < 8 * 2**30
 
 
 def test_long_running_services_restart_and_keep_data_in_named_volumes():
