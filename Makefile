@@ -52,9 +52,14 @@ format: $(VENV_STAMP) ## apply ruff's formatting and safe fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-up: ## run the whole pipeline in Docker (SYMBOLS=AAPL,MSFT SOURCE=yahoo INTERVAL=5 make up)
-	$(COMPOSE) up -d --build
-	@echo "Running. Try: make ps, make logs, make cqlsh, make topics; stop with make down."
+up: ## build the images, start the pipeline in Docker and wait until healthy (SYMBOLS=AAPL,MSFT SOURCE=yahoo make up)
+	$(COMPOSE) up -d --build --wait
+	@echo "Stock-System is up (project $${COMPOSE_PROJECT_NAME:-stock-system}). Where to look:"
+	@echo "  Cassandra  127.0.0.1:$${CASSANDRA_HOST_PORT:-9042}  make cqlsh, then: SELECT * FROM stocks.latest_prices;"
+	@echo "  Kafka      127.0.0.1:$${KAFKA_HOST_PORT:-9092}  make topics (sizes and consumer lag)"
+	@echo "  Dashboard  http://127.0.0.1:$${DASHBOARD_HOST_PORT:-8050}  (live prices, candles, pipeline health)"
+	@echo "  Spark UI   http://127.0.0.1:$${SPARK_UI_HOST_PORT:-8080}"
+	@echo "  Logs       make logs   Health: make ps   Stop: make down (keeps data), make clean (deletes it)"
 
 down: ## stop the Docker pipeline (keeps the data volumes)
 	$(COMPOSE) down
@@ -66,7 +71,7 @@ ps: ## show the Docker pipeline's containers and their health
 	$(COMPOSE) ps
 
 topics: $(VENV_STAMP) ## topics, message counts and consumer lag (Docker or native: Kafka on localhost:9092)
-	$(PYTHON) -m stack topics --bootstrap-servers $${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+	$(PYTHON) -m stack topics --bootstrap-servers $${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${KAFKA_HOST_PORT:-9092}}
 
 clean: ## stop the Docker pipeline and DELETE its volumes (all stored ticks and aggregates)
 	@echo "This removes the compose volumes: Kafka, Cassandra and checkpoint data are deleted."
