@@ -231,9 +231,9 @@ function renderRow(symbol, row, direction) {
   change.className = `num change ${diff > 0 ? "up" : diff < 0 ? "down" : ""}`;
   row.tr.querySelector(".time").textContent = fmtTime(row.ts);
   if (direction) {
-    price.classList.remove("flash-up", "flash-down");
-    void price.offsetWidth; // restart the animation
-    price.classList.add(direction > 0 ? "flash-up" : "flash-down");
+    // The Web Animations API restarts the flash without forcing a layout per update.
+    const colour = direction > 0 ? "rgba(38,166,154,.35)" : "rgba(239,83,80,.35)";
+    price.animate([{ background: colour }, { background: "transparent" }], { duration: 800 });
   }
   if (symbol === state.symbol) renderQuote(row, diff);
 }
@@ -248,14 +248,31 @@ function renderQuote(row, diff) {
   $("quote-time").textContent = `${fmtTime(row.ts)} UTC`;
 }
 
+// Rows changed since the last frame, drawn once per frame however many ticks arrive.
+const dirty = new Map();
+let frameQueued = false;
+
 function updatePrice(symbol, price, ts, seq) {
   const row = rowFor(symbol);
   if (row.ts !== null && (ts < row.ts || (ts === row.ts && seq <= row.seq))) return;
-  const direction = row.price === null ? 0 : Math.sign(price - row.price);
+  const before = dirty.has(symbol) ? dirty.get(symbol) : row.price;
+  dirty.set(symbol, before);
   row.price = price;
   row.ts = ts;
   row.seq = seq;
-  renderRow(symbol, row, direction);
+  if (!frameQueued) {
+    frameQueued = true;
+    requestAnimationFrame(drawDirty);
+  }
+}
+
+function drawDirty() {
+  frameQueued = false;
+  for (const [symbol, before] of dirty) {
+    const row = state.rows.get(symbol);
+    renderRow(symbol, row, before === null ? 0 : Math.sign(row.price - before));
+  }
+  dirty.clear();
 }
 
 async function loadLatest() {
