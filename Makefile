@@ -97,8 +97,9 @@ stack-resolve: $(VENV_STAMP) ## fetch the Kafka, Cassandra and Spark-connector j
 	$(PYTHON) -m stack resolve
 
 .PHONY: bench bench-pipeline bench-producer bench-processor bench-storage cqlsh
+.PHONY: dashboard bench-dashboard
 
-bench: bench-pipeline bench-producer bench-processor bench-storage ## run every benchmark (prints figures)
+bench: bench-pipeline bench-producer bench-processor bench-storage bench-dashboard ## run every benchmark (prints figures)
 
 bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
 	$(PYTHON) -m bench.pipeline
@@ -118,3 +119,9 @@ cqlsh: $(VENV_STAMP) ## open cqlsh on whichever stack runs: the compose containe
 	else \
 		$(VENV)/bin/cqlsh $${CASSANDRA_HOSTS:-127.0.0.1} $${CASSANDRA_PORT:-9042}; \
 	fi
+
+dashboard: $(VENV_STAMP) ## the dashboard alone, on running services: http://127.0.0.1:8050/ (DASHBOARD_PORT)
+	$(PYTHON) -m dashboard
+
+bench-dashboard: $(VENV_STAMP) ## dashboard: tick->page latency in chromium, 100 live clients' CPU, /api/bars for a day
+	$(PYTHON) -m bench.dashboard
