@@ -108,7 +108,7 @@ bench-producer: $(VENV_STAMP) ## producer: simulated ticks/s into Kafka beside K
 	$(PYTHON) -m bench.producer
 
 bench-processor: $(VENV_STAMP) ## processor: sustained ticks/s through Spark over 500 symbols, batch durations
-	$(PYTHON) -m processor.bench
+	$(PYTHON) -m bench.processor
 
 bench-storage: $(VENV_STAMP) ## storage: rows/s into Cassandra beside a naive writer and a multi-process loader
 	$(PYTHON) -m bench.storage

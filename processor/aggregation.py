@@ -156,7 +156,9 @@ def aggregates(ticks: DataFrame, windows_ms: Sequence[int], watermark_ms: int) -
     )
 
 
-def _aggregate_out(aggs: DataFrame, aggregates_topic: str, dead_letter_topic: str) -> DataFrame:
+def aggregates_to_kafka(
+    aggs: DataFrame, aggregates_topic: str, dead_letter_topic: str
+) -> DataFrame:
     """Aggregate JSON to the aggregates topic; a window whose sums overflow to the dead letters."""
     fits = F.col("volume").isNotNull()
     record = F.to_json(F.struct(*[F.col(name) for name in contract.AGGREGATE_FIELDS]))
@@ -189,4 +191,4 @@ def plan(
     letters = dead_letters(records).select(
         F.lit(dead_letter_topic).alias("topic"), F.col("key"), F.col("value")
     )
-    return _aggregate_out(aggs, aggregates_topic, dead_letter_topic).unionByName(letters)
+    return aggregates_to_kafka(aggs, aggregates_topic, dead_letter_topic).unionByName(letters)

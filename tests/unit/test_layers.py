@@ -20,9 +20,8 @@ MAY_IMPORT = {
     "stack": {"common", "stack"},
 }
 UNCONSTRAINED = ("bench", "tests")
-# Files still waiting to move into bench/ (issue 12): the processor's own benchmark imports
-# stack/ to start services. The entry goes when its move lands (producer/bench.py has moved).
-ALLOWED_UNTIL_MOVED = {"processor/bench.py"}
+# Files still waiting to move into bench/ (issue 12): none since processor/bench.py moved.
+ALLOWED_UNTIL_MOVED: set[str] = set()
 _SKIP_DIRS = {".venv", ".git", "__pycache__", "node_modules", ".ruff_cache", ".pytest_cache"}
 
 

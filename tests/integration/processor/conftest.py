@@ -163,3 +163,13 @@ def late_rows(
             {(t.symbol, w, window_start(t.ts, w)) for t, w in dropped if t not in everywhere}
         )
     return total
+
+
+@pytest.fixture
+def source_server():
+    """A local HTTP server in the formats of the polled sources (the producer's stand-in)."""
+    from tests.unit.producer.servers import SourceServer
+
+    server = SourceServer().start()
+    yield server
+    server.stop()

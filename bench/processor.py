@@ -1,0 +1,380 @@
+"""`python -m bench.processor` (make bench-processor): sustained ticks/s through the processor.
+
+Two phases on one Spark session, 500 symbols by default, windows 10s,1m,5m at once:
+- backlog: ticks preloaded into Kafka, then the job drains them as fast as it can (capacity);
+- live: a producer thread sends ticks stamped with the wall clock at a fixed rate while the job
+  runs: input rate beside processed rate, and how long after a window closes (its end, on the
+  wall clock) its final aggregate is on the aggregates topic (the Kafka record's timestamp).
+Figures come from the query's own progress reports, with where a batch's time goes (Spark's
+durationMs). Without KAFKA_BOOTSTRAP_SERVERS it starts its own ZooKeeper and Kafka on free ports
+in a temporary directory. A benchmark sits above the stack: it may start services (stack/) and
+resolve the connector jars, which the processor itself may not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.contract import Aggregate, Tick, now_ms
+from common.logs import configure_logging
+from common.settings import EnvArgumentParser, positive_int
+from common.topics import ensure_topics
+from processor import queries
+from processor.progress import ProgressTracker
+from processor.session import build_session
+from processor.settings import ProcessorSettings, window_list
+from stack import artifacts
+from stack.endpoints import services
+from stack.services import KAFKA, ZOOKEEPER
+
+logger = logging.getLogger("bench.processor")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    bootstrap_servers: str | None
+    symbols: int
+    backlog_ticks: int
+    live_rate: int
+    live_seconds: int
+    windows_ms: tuple[int, ...]
+    max_offsets_per_trigger: int
+    trigger_interval_ms: int
+    partitions: int
+    shuffle_partitions: int
+    spark_master: str
+
+
+@dataclass
+class PhaseFigures:
+    phase: str
+    ticks: int
+    ticks_per_s: float
+    input_per_s: float
+    processed_per_s: float
+    p50_ms: float
+    p95_ms: float
+    batches: int
+    # Median share of a batch's time per step of Spark's durationMs (addBatch = the plan).
+    steps: dict[str, float]
+
+
+def _symbols(n: int) -> list[str]:
+    return [f"S{i:03d}" for i in range(n)]
+
+
+def _ticks(symbols: list[str], count: int, rng: random.Random, ts_of) -> list[tuple[bytes, bytes]]:
+    out = []
+    for i in range(count):
+        tick = Tick(rng.choice(symbols), round(rng.uniform(10, 500), 2), rng.randrange(1, 1000),
+                    ts_of(i), "bench", 0)  # fmt: skip
+        out.append((tick.key, tick.to_json()))
+    return out
+
+
+def _producer(bootstrap: str):
+    from kafka import KafkaProducer
+
+    return KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=512 * 1024
+    )
+
+
+def _send(producer, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    for key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+
+
+class LiveFeed(threading.Thread):
+    """Sends `rate` ticks per second, stamped with the wall clock, in 50 ms slices until stopped."""
+
+    def __init__(self, bootstrap: str, topic: str, symbols: list[str], rate: int):
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.symbols, self.rate = bootstrap, topic, symbols, rate
+        self.sent = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        producer = _producer(self.bootstrap)
+        rng = random.Random(2)
+        began = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                due = int((time.monotonic() - began) * self.rate) - self.sent
+                if due > 0:
+                    now = now_ms()
+                    for key, value in _ticks(self.symbols, due, rng, lambda _, t=now: t):
+                        producer.send(self.topic, key=key, value=value)
+                    self.sent += due
+                self.stop.wait(0.05)
+        finally:
+            producer.flush()
+            producer.close()
+
+
+def _steps(reports: list[dict]) -> dict[str, float]:
+    names = sorted({k for r in reports for k in r["durationMs"] if k != "triggerExecution"})
+    return {
+        n: statistics.median(r["durationMs"].get(n, 0) / max(1, r["durationMs"]["triggerExecution"])
+                             for r in reports)
+        for n in names
+    }  # fmt: skip
+
+
+def _figures(phase: str, reports: list[dict], ticks: int) -> PhaseFigures:
+    durations = sorted(r["durationMs"]["triggerExecution"] for r in reports)
+    busy_s = sum(durations) / 1000 or float("nan")
+    p95_index = max(0, round(0.95 * len(durations)) - 1)
+    return PhaseFigures(
+        phase=phase,
+        ticks=ticks,
+        ticks_per_s=ticks / busy_s,
+        input_per_s=statistics.fmean(r.get("inputRowsPerSecond") or 0.0 for r in reports),
+        processed_per_s=statistics.fmean(r.get("processedRowsPerSecond") or 0.0 for r in reports),
+        p50_ms=statistics.median(durations),
+        p95_ms=durations[p95_index],
+        batches=len(reports),
+        steps=_steps(reports),
+    )
+
+
+def _with_data(reports: list[dict]) -> list[dict]:
+    return [r for r in reports if r.get("numInputRows", 0) > 0]
+
+
+def _source_rows(report: dict) -> int:
+    """Offsets a batch read (each Kafka record once, whatever the plan does with it)."""
+    total = 0
+    for source in report.get("sources", []):
+        start, end = source.get("startOffset") or {}, source.get("endOffset") or {}
+        for topic, partitions in end.items():
+            for partition, offset in partitions.items():
+                total += offset - (start.get(topic, {}).get(partition, 0) if start else 0)
+    return total
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def close_latencies(bootstrap: str, topic: str, since_ms: int, until_ms: int) -> dict[int, list]:
+    """Per window size: ms from a window's end to its last emission on the aggregates topic, for
+    the windows that ended while the live feed ran."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    last: dict[tuple, tuple[int, int]] = {}
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        deadline = time.monotonic() + 120
+        while any(consumer.position(tp) < end[tp] for tp in parts) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                for record in batch:
+                    agg = Aggregate.from_json(record.value)
+                    if since_ms < agg.window_end <= until_ms:
+                        last[agg.identity] = (agg.window_end, record.timestamp)
+    finally:
+        consumer.close()
+    out: dict[int, list] = {}
+    for (_, window_ms, _), (window_end, written) in last.items():
+        out.setdefault(window_ms, []).append(written - window_end)
+    return out
+
+
+def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, dict]:
+    run_id = uuid.uuid4().hex[:8]
+    workdir = Path(tempfile.mkdtemp(prefix="processor-bench-"))
+    settings = ProcessorSettings(
+        bootstrap_servers=bootstrap,
+        ticks_topic=f"bench-ticks-{run_id}",
+        aggregates_topic=f"bench-aggregates-{run_id}",
+        dead_letter_topic=f"bench-dead-letters-{run_id}",
+        spark_master=bench.spark_master,
+        windows_ms=bench.windows_ms,
+        checkpoint_dir=workdir / "checkpoints",
+        trigger_interval_ms=bench.trigger_interval_ms,
+        max_offsets_per_trigger=bench.max_offsets_per_trigger,
+        shuffle_partitions=bench.shuffle_partitions,
+        spark_jars=tuple(jars),
+    )
+    topics = [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic]
+    ensure_topics(bootstrap, topics, partitions=bench.partitions)
+    symbols = _symbols(bench.symbols)
+    rng = random.Random(1)
+    start_ms = now_ms() - 3_600_000
+
+    producer = _producer(bootstrap)
+    began = time.monotonic()
+    # Event time moves forward ~1 ms per tick, so windows close as they would in a live feed.
+    backlog_ticks = _ticks(symbols, bench.backlog_ticks, rng, lambda i: start_ms + i)
+    _send(producer, settings.ticks_topic, backlog_ticks)
+    producer.close()
+    logger.info("preloaded ticks=%d in %.1fs", bench.backlog_ticks, time.monotonic() - began)
+
+    spark = build_session(settings.spark_master, jars, shuffle_partitions=bench.shuffle_partitions)
+    spark.sparkContext.setLogLevel("ERROR")
+    tracker = ProgressTracker()
+    query = queries.start(spark, settings, queries.Trigger(settings.trigger_interval_ms))
+    reports: list[dict] = []
+
+    def collect() -> None:
+        reports.extend(tracker.poll([query]))
+        if not query.isActive:
+            raise RuntimeError(f"the query stopped: {query.exception()}")
+
+    def offsets_done() -> int:
+        return sum(_source_rows(r) for r in reports)
+
+    try:
+        while offsets_done() < bench.backlog_ticks:
+            time.sleep(0.5)
+            collect()
+        backlog = _with_data(reports)[1:]  # the first batch: warm-up (code generation)
+        mark = len(reports)
+        feed = LiveFeed(bootstrap, settings.ticks_topic, symbols, bench.live_rate)
+        live_from = now_ms()
+        feed.start()
+        time.sleep(bench.live_seconds)
+        feed.stop.set()
+        feed.join()
+        live_until = now_ms()
+        expected = bench.backlog_ticks + feed.sent
+        deadline = time.monotonic() + 180
+        while offsets_done() < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+            collect()
+        # Let the windows that closed during the feed be emitted (the watermark moves on only
+        # with new ticks, so a final trickle closes them).
+        tail = _ticks(symbols, 10, rng, lambda _: now_ms() + max(bench.windows_ms))
+        _send(_producer(bootstrap), settings.ticks_topic, tail)
+        time.sleep(3 * bench.trigger_interval_ms / 1000 + 2)
+        collect()
+        live = _with_data(reports[mark:])
+    finally:
+        if query.isActive:
+            query.stop()
+        spark.stop()
+    figures = []
+    if backlog:
+        figures.append(_figures("backlog", backlog, sum(_source_rows(r) for r in backlog)))
+    if live:
+        live_ticks = sum(_source_rows(r) for r in live)
+        figures.append(_figures(f"live {bench.live_rate}/s", live, live_ticks))
+    latency = close_latencies(bootstrap, settings.aggregates_topic, live_from, live_until)
+    return figures, latency
+
+
+def table(figures: list[PhaseFigures], latency: dict[int, list], bench: BenchSettings) -> str:
+    windows = ",".join(f"{w // 1000}s" for w in bench.windows_ms)
+    lines = [
+        f"processor benchmark: {bench.symbols} symbols, windows {windows} (one query), "
+        f"master {bench.spark_master}, {bench.partitions} Kafka partitions, "
+        f"{bench.shuffle_partitions} shuffle partitions, trigger {bench.trigger_interval_ms} ms, "
+        f"maxOffsetsPerTrigger {bench.max_offsets_per_trigger}",
+        f"{'phase':<14} {'ticks':>8} {'ticks/s':>9} {'input/s':>9} {'processed/s':>11} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'batches':>7}",
+    ]
+    for f in figures:
+        lines.append(
+            f"{f.phase:<14} {f.ticks:>8} {f.ticks_per_s:>9.0f} {f.input_per_s:>9.0f} "
+            f"{f.processed_per_s:>11.0f} {f.p50_ms:>7.0f} {f.p95_ms:>7.0f} {f.batches:>7}"
+        )
+    lines.append(
+        "ticks/s = ticks / time spent in batches; input/s and processed/s are Spark's own "
+        "per-batch rates, averaged."
+    )
+    for f in figures:
+        steps = ", ".join(f"{k} {v:.0%}" for k, v in sorted(f.steps.items(), key=lambda x: -x[1])
+                          if v >= 0.01)  # fmt: skip
+        lines.append(f"where a {f.phase} batch's time goes (median share): {steps}")
+    for window_ms, values in sorted(latency.items()):
+        lines.append(
+            f"window close -> aggregate on Kafka, {window_ms // 1000}s windows "
+            f"({len(values)} windows): p50 {_percentile(values, 0.5):,.0f} ms, "
+            f"p95 {_percentile(values, 0.95):,.0f} ms, p99 {_percentile(values, 0.99):,.0f} ms"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = EnvArgumentParser(prog="python -m bench.processor", description=__doc__)
+    parser.add_env_argument(
+        "--bootstrap-servers",
+        env="KAFKA_BOOTSTRAP_SERVERS",
+        default=None,
+        help="Kafka to use (default: start a private ZooKeeper and Kafka)",
+    )
+    parser.add_argument("--symbols", type=positive_int, default=500, help="distinct symbols")
+    parser.add_argument(
+        "--backlog-ticks", type=positive_int, default=300_000,
+        help="ticks preloaded before the job starts",
+    )  # fmt: skip
+    parser.add_argument(
+        "--live-rate", type=positive_int, default=5_000, help="ticks/s sent during the live phase"
+    )
+    parser.add_argument(
+        "--live-seconds", type=positive_int, default=60, help="length of the live phase"
+    )
+    parser.add_env_argument(
+        "--windows", env="WINDOWS", type=window_list, default="10s,1m,5m", help="window sizes"
+    )
+    parser.add_argument(
+        "--max-offsets-per-trigger", type=positive_int, default=100_000,
+        help="cap on ticks per micro-batch",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trigger-interval-ms", type=positive_int, default=1000, help="micro-batch interval"
+    )
+    parser.add_argument(
+        "--partitions", type=positive_int, default=2, help="partitions of the bench's ticks topic"
+    )
+    parser.add_argument(
+        "--shuffle-partitions", type=positive_int, default=2, help="Spark's state partitions"
+    )
+    parser.add_env_argument(
+        "--spark-master", env="SPARK_MASTER", default="local[*]", help="Spark master"
+    )
+    args = parser.parse_args(argv)
+    configure_logging("INFO")
+    bench = BenchSettings(
+        bootstrap_servers=args.bootstrap_servers,
+        symbols=args.symbols,
+        backlog_ticks=args.backlog_ticks,
+        live_rate=args.live_rate,
+        live_seconds=args.live_seconds,
+        windows_ms=args.windows,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+        trigger_interval_ms=args.trigger_interval_ms,
+        partitions=args.partitions,
+        shuffle_partitions=args.shuffle_partitions,
+        spark_master=args.spark_master,
+    )
+    environ = {"KAFKA_BOOTSTRAP_SERVERS": bench.bootstrap_servers or ""}
+    with (
+        tempfile.TemporaryDirectory(prefix="processor-bench-stack-") as tmp,
+        services(environ, Path(tmp), needs=(ZOOKEEPER, KAFKA)) as found,
+    ):
+        jars = artifacts.spark_kafka_jars(found.cache_dir)
+        figures, latency = run(bench, found.bootstrap_servers, jars)
+    print(table(figures, latency, bench))
+    print(json.dumps({"figures": [f.__dict__ for f in figures]}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
