@@ -18,6 +18,7 @@ PARSERS = {
     "producer": "producer.settings",
     "processor": "processor.settings",
     "storage": "storage.settings",
+    "dashboard": "dashboard.settings",
 }
 # Values no option should take: blank, negative, not a number, not a name, absurdly long.
 CANDIDATES = ("   ", "-5", "maybe", "not a value!", "0", "x" * 5000, "1e999", "::")
