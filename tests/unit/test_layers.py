@@ -20,8 +20,6 @@ MAY_IMPORT = {
     "stack": {"common", "stack"},
 }
 UNCONSTRAINED = ("bench", "tests")
-# Files still waiting to move into bench/ (issue 12): none since processor/bench.py moved.
-ALLOWED_UNTIL_MOVED: set[str] = set()
 _SKIP_DIRS = {".venv", ".git", "__pycache__", "node_modules", ".ruff_cache", ".pytest_cache"}
 
 
@@ -55,8 +53,6 @@ def violations(layer: str) -> list[str]:
     found = []
     for path in python_files(layer):
         rel = path.relative_to(ROOT).as_posix()
-        if rel in ALLOWED_UNTIL_MOVED:
-            continue
         for name in sorted((imported_packages(path, layer) & project) - allowed):
             found.append(f"{rel} imports {name}")
     return found
