@@ -3,8 +3,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from common.contract import Tick
+from common.contract import ContractError, Tick
 from producer.sources.base import Rejected
 from producer.sources.replay import ReplayFormatError, ReplaySource, read_header, read_replay
 
@@ -181,3 +183,35 @@ def test_replay_at_max_speed_never_waits_and_stops_on_the_flag(tmp_path):
     stop.set()
     stopped = ReplaySource(stop, path, 1.0, fake.clock, lambda _s: stop.is_set())
     assert len(list(stopped.stream(()))) == 1  # the first tick needs no wait; the next stops
+
+
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@FUZZ
+@given(body=st.binary(max_size=600))
+def test_fuzz_any_bytes_under_a_good_header_are_ticks_or_rejections(tmp_path, body):
+    path = write(tmp_path, HEADER.encode() + body, "fuzz.csv")
+    for item in read_replay(path):
+        assert isinstance(item, (Tick, Rejected))
+        if isinstance(item, Tick):
+            try:
+                item.validated()
+            except ContractError:
+                pass  # the only refusal the contract documents; the publisher dead-letters it
+
+
+@FUZZ
+@given(first=st.text(max_size=80))
+def test_fuzz_any_first_line_is_a_header_or_one_format_error(tmp_path, first):
+    path = write(tmp_path, first.encode("utf-8", "surrogatepass") + b"\nAAPL,1,1,1\n", "h.csv")
+    try:
+        layout = read_header(path)
+    except ReplayFormatError as e:
+        assert "\n" not in str(e)
+    else:
+        assert {"symbol", "ts", "price"} <= set(layout)
