@@ -3,7 +3,10 @@
 Polled sources run on a `schedule` job every interval (never faster than the source's minimum);
 streaming sources are read as fast as they pace themselves. The stop flag is checked between
 items, never in the middle of one: whatever a source has handed over is published before the
-loop ends, and `Publisher.close()` flushes it, so a SIGTERM loses nothing that was fetched.
+loop ends, and `Publisher.close()` flushes it, so a SIGTERM loses nothing that was fetched. (An
+HTTP request still in flight is cut by the client's watchdog when the flag is set: it had handed
+nothing over yet.) No item ends a round: one that cannot be handled is counted as failed and
+logged, and the round goes on with the next.
 """
 
 from __future__ import annotations
