@@ -2,8 +2,8 @@
 
 Valid quotes reach the ticks topic; everything the contract refuses reaches the dead-letter topic
 naming the source and the symbol; a trickling answer is abandoned without starving the rest; and
-SIGINT in the middle of such an answer stops `python -m producer` within seconds, flushing what
-it had fetched.
+SIGINT or SIGTERM in the middle of such an answer stops `python -m producer` within seconds,
+flushing what it had fetched.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from common.contract import Tick
 from producer.publisher import Publisher
@@ -130,8 +132,9 @@ def test_stooq_infinite_volume_is_dead_lettered_and_the_round_goes_on(
     assert "volume must be a whole number" in letter["reason"]
 
 
-def test_sigint_during_a_trickling_answer_stops_the_producer_and_flushes(
-    services, make_topic, source_server
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_trickling_answer_stops_the_producer_and_flushes(
+    services, make_topic, source_server, signum
 ):
     topic, dead = make_topic(), make_topic(suffix="_dl")
     chart = "/v8/finance/chart/"
@@ -155,7 +158,7 @@ def test_sigint_during_a_trickling_answer_stops_the_producer_and_flushes(
         [slow] = source_server.requests_to(chart + "SLOW")
         assert slow.started.wait(60)  # SLOW's answer is trickling in; AAPL's tick was handed over
         signalled = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
         took = time.monotonic() - signalled
     finally:
