@@ -19,6 +19,7 @@ from aiohttp import web
 from common.contract import now_ms
 from common.settings import format_duration
 from dashboard import params
+from dashboard.encode import bars_json
 from dashboard.health import HealthProbe
 from dashboard.live import Hub, TickFeed, flush_forever
 from dashboard.params import ParamError
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 KEEPALIVE_S = 15.0
+# Each open page is a coroutine and a socket: bounded, so that a flood cannot exhaust either.
+MAX_LIVE_CLIENTS = 1000
 _RECONNECT_S = 2.0
 
 
@@ -123,18 +126,18 @@ class Dashboard:
             default_window_ms=self.settings.default_window_ms,
             now_ms=now_ms(),
         )
-        bars = await self.store.bars(q)
-        return web.json_response(
+        rows = await self.store.bars(q)
+        head = _dumps(
             {
                 "symbol": q.symbol,
                 "window_ms": q.window_ms,
                 "window": format_duration(q.window_ms),
                 "from": q.start_ms,
                 "to": q.end_ms,
-                "bars": bars,
-            },
-            dumps=_dumps,
+            }
         )
+        body = f'{head[:-1]},"bars":{bars_json(rows)}}}'
+        return web.Response(text=body, content_type="application/json")
 
     async def ticks(self, request: web.Request) -> web.Response:
         q = params.ticks_query(request.query.items())
@@ -170,6 +173,8 @@ class Dashboard:
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         q = params.live_query(request.query.items())
+        if len(self.hub.clients) >= MAX_LIVE_CLIENTS:
+            return _error(503, f"{MAX_LIVE_CLIENTS} live pages are open already; try again later")
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",

@@ -179,7 +179,8 @@ class Store:
         self._day_open[(symbol, day)] = rows[0].price
         return rows[0].price
 
-    async def bars(self, q: BarsQuery) -> list[dict[str, Any]]:
+    async def bars(self, q: BarsQuery) -> list[tuple]:
+        """Rows of BAR_FIELDS, oldest first (tuples: dashboard.encode writes them as JSON)."""
         from cassandra.util import Date
 
         days = days_between(q.start_ms, q.end_ms)
@@ -189,8 +190,7 @@ class Store:
                 for d in days
             )
         )
-        names = ("t", "open", "high", "low", "close", "vwap", "volume", "count")
-        return [dict(zip(names, r, strict=True)) for rows in parts for r in rows]
+        return [r for rows in parts for r in rows]
 
     async def ticks(self, q: TicksQuery, now_ms: int) -> list[dict[str, Any]]:
         from cassandra.util import Date
