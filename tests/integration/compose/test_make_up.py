@@ -12,11 +12,14 @@ rows in every table -> storage restart and processor kill under load lose no tic
 from __future__ import annotations
 
 import calendar
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +32,8 @@ from common.contract import Tick
 from stack.settings import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-PROJECT = "stock-system-compose-test"
+# Its own project per run: two checkouts (or helpers) testing at once do not share containers.
+PROJECT = f"stock-system-test-{uuid.uuid4().hex[:8]}"
 SYMBOLS = ("AAPL", "MSFT")
 TEN_SECONDS = 10_000
 # A warm `make up` takes about a minute; a cold one builds the images first.
@@ -57,6 +61,7 @@ class Stack:
     env: dict[str, str]
     kafka: str
     cassandra_port: int
+    spark_ui: str
 
     def make(self, *target: str, timeout: float = UP_TIMEOUT_S) -> str:
         result = subprocess.run(
@@ -133,8 +138,7 @@ def stack() -> Iterator[Stack]:
     }
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "CASSANDRA_HOSTS", "CASSANDRA_PORT"):
         env.pop(name, None)
-    found = Stack(env, f"127.0.0.1:{kafka_port}", cassandra_port)
-    found.compose("down", "-v", "--remove-orphans")  # what an interrupted earlier run left
+    found = Stack(env, f"127.0.0.1:{kafka_port}", cassandra_port, f"http://127.0.0.1:{ui_port}")
     try:
         yield found
     finally:
@@ -236,6 +240,15 @@ def test_make_up_brings_rows_for_both_symbols_into_every_table(stack: Stack):
     finally:
         cluster.shutdown()
     print(f"make up: {up_s:.0f}s; first rows in all tables {time.monotonic() - started:.0f}s")
+
+    # The processor is an application of the Spark master, its executors on the worker.
+    with urllib.request.urlopen(f"{stack.spark_ui}/json/", timeout=10) as answer:
+        master = json.load(answer)
+    apps = [a["name"] for a in master["activeapps"]]
+    assert "stock-system-processor" in apps, master
+    assert any(w["host"] == "spark-worker" and w["coresused"] > 0 for w in master["workers"]), (
+        master
+    )
 
     # The same rows through cqlsh inside the Cassandra container.
     out = stack.compose(
