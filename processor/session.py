@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,8 +46,12 @@ def build_session(
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
     )
     if master.startswith("local"):
-        builder = builder.config("spark.driver.host", "127.0.0.1").config(
-            "spark.driver.bindAddress", "127.0.0.1"
+        builder = (
+            builder.config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            # Python workers run in this interpreter (the project's virtualenv), not whatever
+            # `python3` is first on PATH, which may lack the packages or be another version.
+            .config("spark.pyspark.python", sys.executable)
         )
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
