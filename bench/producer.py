@@ -74,7 +74,7 @@ def broker(bootstrap: str | None) -> Iterator[tuple[str, Path]]:
         logger.info("starting ZooKeeper and Kafka for the benchmark in %s", run_dir)
         stack.up(["zookeeper", "kafka"])
         try:
-            yield settings.kafka_bootstrap, settings.cache_dir
+            yield settings.bootstrap_servers, settings.cache_dir
         finally:
             stack.down(["zookeeper", "kafka"])
 

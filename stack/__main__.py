@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run_local(args)
         stack = NativeStack.from_run_dir(args.run_dir.resolve())
         if args.command == "topics":
-            print(lag.report(args.bootstrap_servers or stack.settings.kafka_bootstrap))
+            print(lag.report(args.bootstrap_servers or stack.settings.bootstrap_servers))
             return 0
         if args.command == "down":
             stack.down(args.services or SERVICES)

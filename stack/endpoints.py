@@ -31,11 +31,6 @@ class Endpoints:
     stack: NativeStack | None
     cache_dir: Path
 
-    @property
-    def kafka_bootstrap(self) -> str:
-        # TEMPORARY alias while the rename to bootstrap_servers lands everywhere.
-        return self.bootstrap_servers
-
     def env(self) -> dict[str, str]:
         """The variables that point a stage (or cqlsh) at these services."""
         env = {
@@ -90,7 +85,7 @@ def services(
     stack.up(needs)
     try:
         yield Endpoints(
-            bootstrap_servers=settings.kafka_bootstrap if KAFKA in needs else "",
+            bootstrap_servers=settings.bootstrap_servers if KAFKA in needs else "",
             cassandra_hosts=(settings.host,),
             cassandra_port=settings.cassandra_port,
             zookeeper_connect=settings.zookeeper_connect,

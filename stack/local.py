@@ -139,7 +139,7 @@ class LocalPipeline:
 Stock-System is running natively. Press Ctrl-C to stop everything.
   symbols      {self.settings.symbols}  (source: {self.settings.source})
   dashboard    http://127.0.0.1:{dashboard_port}/
-  Kafka        {s.kafka_bootstrap}   topics: ticks, aggregates, dead-letters
+  Kafka        {s.bootstrap_servers}   topics: ticks, aggregates, dead-letters
   Cassandra    cqlsh {s.host} {s.cassandra_port}   keyspace: {self.settings.keyspace}
                (README.md, "Query with cqlsh", has ready-made queries)
   query CLI    {query_env}python -m storage query latest

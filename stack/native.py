@@ -194,7 +194,7 @@ class NativeStack:
         """Environment variables that point the pipeline, cqlsh and the tests at this stack."""
         s = self.settings
         return {
-            "KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap,
+            "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers,
             "ZOOKEEPER_CONNECT": s.zookeeper_connect,
             "CASSANDRA_HOSTS": s.host,
             "CASSANDRA_PORT": str(s.cassandra_port),

@@ -37,7 +37,7 @@ def kafka_ready(settings: StackSettings) -> bool:
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap,
+            bootstrap_servers=settings.bootstrap_servers,
             request_timeout_ms=5000,
         )
     except (KafkaError, OSError, ValueError) as e:

@@ -52,7 +52,7 @@ class StackSettings:
         return self.advertised_host or self.host
 
     @property
-    def kafka_bootstrap(self) -> str:
+    def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.kafka_port}"
 
     @property

@@ -67,7 +67,7 @@ def test_yahoo_hostile_answers_are_dead_lettered_and_the_good_ones_published(
         ["--source", "yahoo", "--symbols", symbols, "--interval", "1h",
          "--yahoo-base-url", source_server.url, "--ticks-topic", topic,
          "--dead-letter-topic", dead, "--http-timeout", "1s", "--http-retries", "0"],
-        services.kafka_bootstrap, "yahoo",
+        services.bootstrap_servers, "yahoo",
     )  # fmt: skip
     try:
         wait_for(lambda: counters.published + counters.rejected >= 6, 60, "the first round")
@@ -78,10 +78,10 @@ def test_yahoo_hostile_answers_are_dead_lettered_and_the_good_ones_published(
     assert (counters.published, counters.rejected, counters.failed) == (2, 4, 1)
 
     ticks = [
-        Tick.from_record(r.key, r.value) for r in read_topic(services.kafka_bootstrap, topic, 2)
+        Tick.from_record(r.key, r.value) for r in read_topic(services.bootstrap_servers, topic, 2)
     ]
     assert sorted((t.symbol, t.price) for t in ticks) == [("AAPL", 230.49), ("LAST", 1.25)]
-    records = read_topic(services.kafka_bootstrap, dead, 4)
+    records = read_topic(services.bootstrap_servers, dead, 4)
     letters = {
         json.loads(r.value)["origin"]["symbol"]: (r.key, json.loads(r.value)) for r in records
     }
@@ -117,7 +117,7 @@ def test_stooq_infinite_volume_is_dead_lettered_and_the_round_goes_on(
         ["--source", "stooq", "--symbols", "AAPL,MSFT", "--interval", "1h",
          "--stooq-base-url", source_server.url, "--ticks-topic", topic,
          "--dead-letter-topic", dead],
-        services.kafka_bootstrap, "stooq",
+        services.bootstrap_servers, "stooq",
     )  # fmt: skip
     try:
         wait_for(lambda: counters.published + counters.rejected >= 2, 60, "the first round")
@@ -125,9 +125,9 @@ def test_stooq_infinite_volume_is_dead_lettered_and_the_round_goes_on(
         stop.set()
         thread.join(60)
     assert (counters.published, counters.rejected) == (1, 1)
-    [tick] = [Tick.from_json(r.value) for r in read_topic(services.kafka_bootstrap, topic, 1)]
+    [tick] = [Tick.from_json(r.value) for r in read_topic(services.bootstrap_servers, topic, 1)]
     assert (tick.symbol, tick.volume, tick.source) == ("MSFT", 12, "stooq")
-    [letter] = [json.loads(r.value) for r in read_topic(services.kafka_bootstrap, dead, 1)]
+    [letter] = [json.loads(r.value) for r in read_topic(services.bootstrap_servers, dead, 1)]
     assert letter["origin"] == {"stage": "producer", "source": "stooq", "symbol": "AAPL"}
     assert "volume must be a whole number" in letter["reason"]
 
@@ -140,7 +140,7 @@ def test_a_signal_during_a_trickling_answer_stops_the_producer_and_flushes(
     chart = "/v8/finance/chart/"
     source_server.script(chart + "AAPL", Answer(body=yahoo_chart("AAPL", 230.49, NOW_S)))
     source_server.script(chart + "SLOW", Answer(endless=True, trickle_s=0.2))
-    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=services.kafka_bootstrap, LOG_LEVEL="INFO")
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers, LOG_LEVEL="INFO")
     # A deadline of half an hour: only the signal can end SLOW's answer. A linger of a minute
     # keeps AAPL's tick in the client's buffer, so finding it in Kafka proves the flush on exit.
     proc = subprocess.Popen(
@@ -169,5 +169,5 @@ def test_a_signal_during_a_trickling_answer_stops_the_producer_and_flushes(
     summary = re.search(r"summary source=yahoo fetched=(\d+) published=(\d+)", stderr)
     assert summary and summary.groups() == ("1", "1"), stderr[-2000:]
     assert slow.client_left.wait(10)
-    [record] = read_topic(services.kafka_bootstrap, topic, 1)
+    [record] = read_topic(services.bootstrap_servers, topic, 1)
     assert Tick.from_record(record.key, record.value).symbol == "AAPL"
