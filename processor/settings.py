@@ -20,6 +20,7 @@ from common.settings import (
     format_duration,
     non_negative_int,
     option,
+    path_value,
     positive_int,
     settings_from,
 )
@@ -56,7 +57,7 @@ def spark_master(text: str) -> str:
 
 
 def directory(text: str) -> Path:
-    return Path(text).resolve()
+    return path_value(text).resolve()
 
 
 def offsets_cap(text: str) -> int | None:
