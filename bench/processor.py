@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import statistics
 import sys
@@ -67,6 +68,36 @@ class PhaseFigures:
     batches: int
     # Median share of a batch's time per step of Spark's durationMs (addBatch = the plan).
     steps: dict[str, float]
+    # Ticks per CPU-second of the Spark JVM and its Python workers (backlog only): the cost of a
+    # tick, whatever else shares the cores. Two idle cores could do at most twice this.
+    ticks_per_cpu_s: float = float("nan")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, its reaped children and its live descendants, from
+    /proc: the work done, whatever else the machine runs meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            stat = (Path("/proc") / str(current) / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), here from the state field on.
+        total += sum(int(v) for v in fields[11:15]) / tick
+        todo.extend(children.get(current, []))
+    return total
 
 
 def _symbols(n: int) -> list[str]:
@@ -229,6 +260,8 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
     spark = build_session(settings.spark_master, jars, shuffle_partitions=bench.shuffle_partitions)
     spark.sparkContext.setLogLevel("ERROR")
     tracker = ProgressTracker()
+    jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    cpu_start = _cpu_seconds(jvm)
     query = queries.start(spark, settings, queries.Trigger(settings.trigger_interval_ms))
     reports: list[dict] = []
 
@@ -245,6 +278,7 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
             time.sleep(0.5)
             collect()
         backlog = _with_data(reports)[1:]  # the first batch: warm-up (code generation)
+        cpu_backlog = _cpu_seconds(jvm) - cpu_start
         mark = len(reports)
         feed = LiveFeed(bootstrap, settings.ticks_topic, symbols, bench.live_rate)
         live_from = now_ms()
@@ -272,6 +306,9 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
     figures = []
     if backlog:
         figures.append(_figures("backlog", backlog, sum(_source_rows(r) for r in backlog)))
+        # Every backlog batch, warm-up included, against the Spark JVM's and its Python
+        # workers' CPU time over the same span.
+        figures[-1].ticks_per_cpu_s = bench.backlog_ticks / cpu_backlog
     if live:
         live_ticks = sum(_source_rows(r) for r in live)
         figures.append(_figures(f"live {bench.live_rate}/s", live, live_ticks))
@@ -287,16 +324,18 @@ def table(figures: list[PhaseFigures], latency: dict[int, list], bench: BenchSet
         f"{bench.shuffle_partitions} shuffle partitions, trigger {bench.trigger_interval_ms} ms, "
         f"maxOffsetsPerTrigger {bench.max_offsets_per_trigger}",
         f"{'phase':<14} {'ticks':>8} {'ticks/s':>9} {'input/s':>9} {'processed/s':>11} "
-        f"{'p50 ms':>7} {'p95 ms':>7} {'batches':>7}",
+        f"{'p50 ms':>7} {'p95 ms':>7} {'batches':>7} {'ticks/cpu-s':>11}",
     ]
     for f in figures:
         lines.append(
             f"{f.phase:<14} {f.ticks:>8} {f.ticks_per_s:>9.0f} {f.input_per_s:>9.0f} "
-            f"{f.processed_per_s:>11.0f} {f.p50_ms:>7.0f} {f.p95_ms:>7.0f} {f.batches:>7}"
+            f"{f.processed_per_s:>11.0f} {f.p50_ms:>7.0f} {f.p95_ms:>7.0f} {f.batches:>7} "
+            f"{f.ticks_per_cpu_s:>11.0f}"
         )
     lines.append(
         "ticks/s = ticks / time spent in batches; input/s and processed/s are Spark's own "
-        "per-batch rates, averaged."
+        "per-batch rates, averaged; ticks/cpu-s = backlog ticks / CPU seconds of the Spark JVM "
+        "and its Python workers while draining it (Kafka and the feed not included)."
     )
     for f in figures:
         steps = ", ".join(f"{k} {v:.0%}" for k, v in sorted(f.steps.items(), key=lambda x: -x[1])

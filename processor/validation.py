@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -87,38 +87,47 @@ def _whole_within(column: Column, limit: int) -> Column:
     return (column == F.floor(column)) & column.between(0, float(limit))
 
 
-def fast_tick(key: Column, value: Column, kafka_ts: Column) -> Column:
-    """A struct (symbol, price, volume, ts, seq) for a record the fast path accepts, else null.
+def with_fast_tick(records: DataFrame, key: str, value: str, kafka_ts: str) -> DataFrame:
+    """`records` plus `fast`: a struct (symbol, price, volume, ts, seq) for a record the fast path
+    accepts, else null. `kafka_ts` names the record's Kafka timestamp (epoch ms) column.
 
-    `kafka_ts` is the record's timestamp column (Spark's Kafka source gives a timestamp).
+    In three steps, so that the parse and the regex run once per record: Spark does not fold a
+    projection into the next when that would repeat an expensive expression, and a filter on
+    `fast` pushed below the last step then reads `accepted`, not the parse.
     """
-    text = value.cast("string")
-    parsed = F.from_json(text, tick_schema())
-    now = F.unix_millis(kafka_ts)
-    seq = F.coalesce(parsed["seq"], F.lit(0.0))
+    text = F.col(value).cast("string")
+    parsed = records.select(
+        "*",
+        F.from_json(text, tick_schema()).alias("_parsed"),
+        text.rlike(wire_pattern()).alias("_shaped"),
+    )
+    p = F.col("_parsed")
+    now = F.col(kafka_ts)
+    seq = F.coalesce(p["seq"], F.lit(0.0))
     accepted = (
-        value.isNotNull()
-        & (F.octet_length(value) <= contract.MAX_MESSAGE_BYTES)
-        & text.rlike(wire_pattern())
-        & parsed["symbol"].isNotNull()
-        & parsed["source"].isNotNull()
+        F.col(value).isNotNull()
+        & (F.octet_length(F.col(value)) <= contract.MAX_MESSAGE_BYTES)
+        & F.col("_shaped")
+        & p["symbol"].isNotNull()
+        & p["source"].isNotNull()
         # between() also refuses NaN (Spark orders NaN above every number) and nulls.
-        & parsed["price"].between(contract.MIN_PRICE, contract.MAX_PRICE)
-        & _whole_within(parsed["volume"], contract.MAX_VOLUME)
+        & p["price"].between(contract.MIN_PRICE, contract.MAX_PRICE)
+        & _whole_within(p["volume"], contract.MAX_VOLUME)
         & _whole_within(seq, contract.MAX_SEQ)
         & (now > 0)
-        & parsed["ts"].between(F.lit(contract.EARLIEST_TS_MS), now + contract.MAX_FUTURE_MS)
+        & p["ts"].between(F.lit(contract.EARLIEST_TS_MS), now + contract.MAX_FUTURE_MS)
         # check_key: the key is message_key(symbol), i.e. the symbol's UTF-8 bytes.
-        & key.isNotNull()
-        & (key == F.encode(parsed["symbol"], "UTF-8"))
+        & F.col(key).isNotNull()
+        & (F.col(key) == F.encode(p["symbol"], "UTF-8"))
     )
+    judged = parsed.select("*", F.coalesce(accepted, F.lit(False)).alias("_accepted"))
     fields = F.struct(
-        parsed["symbol"].alias("symbol"),
-        parsed["price"].alias("price"),
-        parsed["volume"].cast("long").alias("volume"),
-        parsed["ts"].alias("ts"),
+        p["symbol"].alias("symbol"),
+        p["price"].alias("price"),
+        p["volume"].cast("long").alias("volume"),
+        p["ts"].alias("ts"),
         seq.cast("long").alias("seq"),
     )
     # when() evaluates the casts only for accepted rows, whose values are in range (ANSI casts
     # would fail the batch on anything else).
-    return F.when(F.coalesce(accepted, F.lit(False)), fields)
+    return judged.select(*records.columns, F.when(F.col("_accepted"), fields).alias("fast"))

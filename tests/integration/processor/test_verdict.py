@@ -64,8 +64,9 @@ def check_verdicts(spark, records: list[Record]) -> None:
             r["offset"]: r["fast"]
             for r in aggregation.judged(frame).select("offset", "fast").collect()
         }
-        ticks = Counter(tuple(r) for r in aggregation.valid_ticks(frame).collect())
-        letters = [json.loads(r["value"]) for r in aggregation.dead_letters(frame).collect()]
+        checked = aggregation.judged(frame)
+        ticks = Counter(tuple(r) for r in aggregation.valid_ticks(checked).collect())
+        letters = [json.loads(r["value"]) for r in aggregation.dead_letters(checked).collect()]
     finally:
         frame.unpersist()
 
