@@ -60,7 +60,7 @@ def now_ms() -> int:
 def validate_symbol(symbol: object) -> str:
     if not isinstance(symbol, str):
         raise ContractError(f"symbol must be a string, got {type(symbol).__name__}")
-    if not SYMBOL_PATTERN.match(symbol):
+    if not SYMBOL_PATTERN.fullmatch(symbol):
         raise ContractError(
             f"symbol {symbol!r} is not valid: use 1 to 15 upper-case letters, digits or . - ^ ="
         )

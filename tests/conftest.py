@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from common.polling import wait_until
 from stack import endpoints
 from stack.endpoints import Endpoints
 
@@ -52,18 +52,17 @@ def _delete_topics(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def deleted() -> bool:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         try:
             admin.delete_topics(topics)
-            return
+            return True
         except KafkaError:
-            if time.monotonic() > deadline:
-                raise
+            return False
         finally:
             admin.close()
-        time.sleep(0.5)
+
+    wait_until(deleted, timeout_s, f"topics {topics} to be deleted", every_s=0.5)
 
 
 @pytest.fixture

@@ -145,4 +145,4 @@ def _our_symbol(name: str) -> str | None:
     """Our spelling of a Stooq name (aapl.us -> AAPL), if it is a valid symbol at all."""
     name = name.strip().upper()
     name = name.removesuffix(".US")
-    return name if SYMBOL_PATTERN.match(name) else None
+    return name if SYMBOL_PATTERN.fullmatch(name) else None

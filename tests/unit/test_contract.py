@@ -39,7 +39,7 @@ def test_valid_symbols_are_accepted(symbol):
 
 
 @pytest.mark.parametrize(
-    "symbol", ["", "aapl", "AAPL ", "A;DROP", "X" * 16, "AAPL'", "ÄPFEL", None, 42]
+    "symbol", ["", "aapl", "AAPL ", "AAPL\n", "A;DROP", "X" * 16, "AAPL'", "ÄPFEL", None, 42]
 )
 def test_invalid_symbols_are_rejected_with_a_reason(symbol):
     with pytest.raises(ContractError, match="symbol"):

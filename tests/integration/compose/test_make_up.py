@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from common.contract import Tick
+from common.polling import WaitTimeout, wait_until
 from stack.settings import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -104,18 +105,20 @@ def _tail(result: subprocess.CompletedProcess) -> str:
 
 def _poll(what: str, check: Callable[[], Any], timeout_s: float, every_s: float = 2.0) -> Any:
     """check() until it returns something truthy; fails with its last answer at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while True:
+    last: list[Any] = [None]
+
+    def answered() -> Any:
         try:
-            last = check()
+            last[0] = check()
         except Exception as e:  # noqa: BLE001 - not there yet; the last error is reported
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout_s:.0f}s; last: {last!r}")
-        time.sleep(every_s)
+            last[0] = e
+            return None
+        return last[0]
+
+    try:
+        return wait_until(answered, timeout_s, what, every_s=every_s)
+    except WaitTimeout:
+        pytest.fail(f"{what}: not within {timeout_s:.0f}s; last: {last[0]!r}")
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from common.contract import Tick, now_ms
+from common.polling import wait_until
 from common.reference import aggregate, differences
 from processor import queries
 from tests.integration.processor.conftest import output_aggregates, read_all
@@ -59,12 +59,10 @@ def _ticks(settings) -> list[Tick]:
 
 
 def _wait(condition, timeout_s: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            tail = log.read_text()[-3000:] if log and log.exists() else ""
-            pytest.fail(f"{what}: not within {timeout_s}s\n{tail}")
-        time.sleep(0.5)
+    def tail() -> str:
+        return log.read_text()[-3000:] if log and log.exists() else ""
+
+    wait_until(condition, timeout_s, what, every_s=0.5, describe=tail)
 
 
 def _stop(proc: subprocess.Popen) -> None:

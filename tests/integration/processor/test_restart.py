@@ -9,11 +9,11 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from common.polling import wait_until
 from common.reference import aggregate, differences
 from tests.integration.processor.conftest import keyed, output_aggregates, produce, tick
 
@@ -50,13 +50,12 @@ def _start(settings, jars, log: Path, starting_offsets: str) -> subprocess.Popen
 
 
 def _wait_for(condition, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
+    def running() -> None:
         if proc.poll() is not None:
             pytest.fail(f"processor exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met in {timeout_s}s; log:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
+
+    wait_until(condition, timeout_s, "the processor's output", check=running,
+               describe=lambda: log.read_text()[-4000:])  # fmt: skip
 
 
 def _random_ticks(rng: random.Random, symbols: list[str], start_ms: int) -> list:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from common.polling import wait_until
 from tests.unit.producer.servers import SourceServer
 
 
@@ -49,11 +50,5 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60)
     return records
 
 
-def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.2):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval_s)  # polling interval of a deadline loop, not a stand-in for readiness
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+# The one deadline loop of the project, under the name these tests have always used.
+wait_for = wait_until
