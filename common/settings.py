@@ -347,6 +347,37 @@ DEAD_LETTER_TOPIC_OPTION = Option(
 )
 LOG_LEVEL = Option("--log-level", "LOG_LEVEL", "INFO", "logging level", log_level)
 
+# Keyspace names cannot be bind markers: this check is what makes formatting them into CQL safe.
+KEYSPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+def keyspace_name(value: str) -> str:
+    if not KEYSPACE_PATTERN.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a usable keyspace name: use a lower-case letter followed by up to "
+            "47 lower-case letters, digits or _ (e.g. stocks)"
+        )
+    return value
+
+
+CASSANDRA_HOSTS = Option(
+    "--cassandra-hosts",
+    "CASSANDRA_HOSTS",
+    "127.0.0.1",
+    "Cassandra contact points, comma separated",
+    tuple_of(text),
+)
+CASSANDRA_PORT = Option(
+    "--cassandra-port", "CASSANDRA_PORT", "9042", "Cassandra native-protocol port", port
+)
+CASSANDRA_KEYSPACE = Option(
+    "--cassandra-keyspace",
+    "CASSANDRA_KEYSPACE",
+    "stocks",
+    "keyspace holding ticks, aggregates and latest_prices",
+    keyspace_name,
+)
+
 
 def fail(prog: str, message: str, code: int = 1) -> NoReturn:
     """A one-line error for the user and an exit code: no traceback for an expected failure."""

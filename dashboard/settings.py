@@ -11,6 +11,9 @@ from common.contract import MAX_WINDOW_MS
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
+    CASSANDRA_HOSTS,
+    CASSANDRA_KEYSPACE,
+    CASSANDRA_PORT,
     DEAD_LETTER_TOPIC_OPTION,
     LOG_LEVEL,
     TICKS_TOPIC_OPTION,
@@ -23,19 +26,8 @@ from common.settings import (
 )
 from common.settings import port as port_number
 
-# Keyspace names cannot be bind markers: this check is what makes formatting them into CQL safe.
-KEYSPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _HOST_PATTERN = re.compile(r"^[A-Za-z0-9._\-:\[\]]{1,253}$")
 DEFAULT_PORT = 8050
-
-
-def keyspace_name(value: str) -> str:
-    if not KEYSPACE_PATTERN.match(value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a usable keyspace name: use a lower-case letter followed by up to "
-            "47 lower-case letters, digits or _ (e.g. stocks)"
-        )
-    return value
 
 
 def listen_host(value: str) -> str:
@@ -75,23 +67,9 @@ class DashboardSettings:
         "the dashboard's own Kafka consumer group for the live feed (it reads from the end)",
         text,
     )
-    cassandra_hosts: tuple[str, ...] = option(
-        "--cassandra-hosts",
-        "CASSANDRA_HOSTS",
-        "127.0.0.1",
-        "Cassandra contact points, comma separated",
-        tuple_of(text),
-    )
-    cassandra_port: int = option(
-        "--cassandra-port", "CASSANDRA_PORT", "9042", "Cassandra native-protocol port", port_number
-    )
-    keyspace: str = option(
-        "--cassandra-keyspace",
-        "CASSANDRA_KEYSPACE",
-        "stocks",
-        "keyspace holding ticks, aggregates and latest_prices",
-        keyspace_name,
-    )
+    cassandra_hosts: tuple[str, ...] = CASSANDRA_HOSTS.field()
+    cassandra_port: int = CASSANDRA_PORT.field()
+    keyspace: str = CASSANDRA_KEYSPACE.field()
     windows_ms: tuple[int, ...] = option(
         "--windows",
         "WINDOWS",

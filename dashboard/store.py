@@ -11,8 +11,8 @@ import asyncio
 import logging
 from typing import Any
 
+from common.settings import KEYSPACE_PATTERN
 from dashboard.params import DAY_MS, TICK_DAYS_BACK, BarsQuery, TicksQuery, days_between
-from dashboard.settings import KEYSPACE_PATTERN
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from common.contract import ContractError, validate_symbol
-from common.settings import format_duration
+from common.settings import KEYSPACE_PATTERN, format_duration
 from common.times import epoch_ms
 from storage.rows import DAY_MS, utc_day
-from storage.settings import KEYSPACE_PATTERN
 
 # Each day is a partition to read; a year of ticks is not something to print in a terminal.
 MAX_SPAN_MS = 31 * DAY_MS

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from storage.settings import KEYSPACE_PATTERN, Replication
+from common.settings import KEYSPACE_PATTERN
+from storage.settings import Replication
 
 logger = logging.getLogger(__name__)
 

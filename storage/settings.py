@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
+    CASSANDRA_HOSTS,
+    CASSANDRA_KEYSPACE,
+    CASSANDRA_PORT,
     DEAD_LETTER_TOPIC_OPTION,
     LOG_LEVEL,
     TICKS_TOPIC_OPTION,
@@ -17,14 +20,11 @@ from common.settings import (
     add_options,
     duration_ms,
     option,
-    port,
     positive_int,
     settings_from,
     text,
-    tuple_of,
 )
 
-KEYSPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 # Data-centre names are formatted into a CQL string literal: no quotes, nothing exotic.
 _DC_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,47}$")
 # Cassandra refuses TTLs above 20 years.
@@ -49,16 +49,6 @@ class Replication:
         if self.strategy == "SimpleStrategy":
             return f"SimpleStrategy:{self.factors[0][1]}"
         return "NetworkTopologyStrategy:" + ",".join(f"{dc}={n}" for dc, n in self.factors)
-
-
-def keyspace_name(text: str) -> str:
-    # Keyspace names cannot be bind markers, so this check is what makes formatting them safe.
-    if not KEYSPACE_PATTERN.match(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a usable keyspace name: use a lower-case letter followed by up to "
-            "47 lower-case letters, digits or _ (e.g. stocks)"
-        )
-    return text
 
 
 def _factor(text: str) -> int:
@@ -115,23 +105,9 @@ class StorageSettings:
         "Kafka consumer group (offsets are committed only after the writes)",
         text,
     )
-    cassandra_hosts: tuple[str, ...] = option(
-        "--cassandra-hosts",
-        "CASSANDRA_HOSTS",
-        "127.0.0.1",
-        "Cassandra contact points, comma separated",
-        tuple_of(text),
-    )
-    cassandra_port: int = option(
-        "--cassandra-port", "CASSANDRA_PORT", "9042", "Cassandra native-protocol port", port
-    )
-    keyspace: str = option(
-        "--cassandra-keyspace",
-        "CASSANDRA_KEYSPACE",
-        "stocks",
-        "keyspace holding ticks, aggregates and latest_prices",
-        keyspace_name,
-    )
+    cassandra_hosts: tuple[str, ...] = CASSANDRA_HOSTS.field()
+    cassandra_port: int = CASSANDRA_PORT.field()
+    keyspace: str = CASSANDRA_KEYSPACE.field()
     replication: Replication = option(
         "--cassandra-replication",
         "CASSANDRA_REPLICATION",

@@ -13,8 +13,8 @@ from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 
 from common.contract import Aggregate, Tick
+from common.settings import KEYSPACE_PATTERN
 from storage import rows
-from storage.settings import KEYSPACE_PATTERN
 
 logger = logging.getLogger(__name__)
 

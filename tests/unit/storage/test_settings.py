@@ -2,10 +2,10 @@ import argparse
 
 import pytest
 
+from common.settings import keyspace_name
 from storage.settings import (
     StorageSettings,
     build_parser,
-    keyspace_name,
     replication,
     settings_from_args,
     ttl_seconds,
