@@ -307,18 +307,3 @@ def needs_own_stack(services):
     if services.stack is None:
         pytest.skip("needs a stack the harness controls (run with the service env vars unset)")
     return services.stack
-
-
-def wait_for_session(session, timeout_s: float = 120.0) -> None:
-    """Poll until a (shared) session answers again after a Cassandra restart, so the fixtures
-    and tests after this one find it working."""
-    from cassandra.cluster import NoHostAvailable
-
-    def answers() -> bool:
-        try:
-            session.execute("SELECT release_version FROM system.local", timeout=5)
-        except NoHostAvailable:
-            return False
-        return True
-
-    wait_until(answers, timeout_s, "Cassandra to answer again", every_s=0.5)

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
+from tests.conftest import wait_for_session
 from tests.integration.e2e.conftest import (
     Pipeline,
     Run,
     needs_own_stack,
     symbols,
-    wait_for_session,
 )
 
 OUTAGE_S = 10.0

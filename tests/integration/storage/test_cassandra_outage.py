@@ -11,6 +11,7 @@ import pytest
 from kafka import KafkaProducer
 
 from common.contract import now_ms
+from tests.conftest import wait_for_session
 from tests.integration.storage.conftest import (
     all_committed,
     committed_offsets,
@@ -67,6 +68,9 @@ def test_cassandra_stopped_mid_stream_then_restarted_loses_and_duplicates_nothin
 
         wait_until(produced.is_set, 120, "the stream to finish")
         wait_until(lambda: all_committed(kafka_admin, s), 180, "every tick committed after restart")
+        # The test's own session reconnects on its own schedule (backoff grows while the node
+        # is down): wait for it, as every later test needs it too.
+        wait_for_session(cassandra_session)
 
     keys = tick_keys(cassandra_session, s.keyspace)
     assert len(keys) == n
