@@ -29,12 +29,12 @@ from pathlib import Path
 from common.contract import Tick
 from common.logs import configure_logging
 from common.settings import (
+    CASSANDRA_PORT,
     LOG_LEVEL,
     EnvArgumentParser,
     add_options,
     option,
     parse_settings,
-    port,
     positive_int,
     text,
     tuple_of,
@@ -66,9 +66,7 @@ class BenchSettings:
         "use this Cassandra; unset: start one of its own",
         tuple_of(text),
     )
-    cassandra_port: int = option(
-        "--cassandra-port", "CASSANDRA_PORT", "9042", "native-protocol port", port
-    )
+    cassandra_port: int = CASSANDRA_PORT.field()
     rows: int = option(
         "--rows", "BENCH_ROWS", "300000", "rows written by each batching method", positive_int
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.settings import (
+    CASSANDRA_PORT,
     LOG_LEVEL,
     EnvArgumentParser,
     add_options,
@@ -15,7 +16,6 @@ from common.settings import (
     option,
     parse_settings,
     path_value,
-    port,
     positive_int,
     servers,
     text,
@@ -104,9 +104,7 @@ class BenchSettings:
         "use this Cassandra (with KAFKA_BOOTSTRAP_SERVERS)",
         tuple_of(text),
     )
-    cassandra_port: int = option(
-        "--cassandra-port", "CASSANDRA_PORT", "9042", "Cassandra native-protocol port", port
-    )
+    cassandra_port: int = CASSANDRA_PORT.field()
     spark_master: str = option(
         "--spark-master", "SPARK_MASTER", "local[2]", "the processor's master", text
     )
