@@ -23,12 +23,22 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.contract import Aggregate, Tick, now_ms
 from common.logs import configure_logging
-from common.settings import EnvArgumentParser, positive_int
+from common.settings import (
+    LOG_LEVEL,
+    EnvArgumentParser,
+    add_options,
+    option,
+    options_of,
+    parse_settings,
+    positive_int,
+    servers,
+)
 from common.topics import ensure_topics
 from processor import queries
 from processor.progress import ProgressTracker
@@ -41,19 +51,50 @@ from stack.services import KAFKA, ZOOKEEPER
 logger = logging.getLogger("bench.processor")
 
 
+def _processor_option(name: str):
+    """One of the processor's own options (same flag, env twin, default and check): the bench
+    runs the job with the settings it would run with."""
+    return dict(options_of(ProcessorSettings))[name].field()
+
+
 @dataclass(frozen=True)
 class BenchSettings:
-    bootstrap_servers: str | None
-    symbols: int
-    backlog_ticks: int
-    live_rate: int
-    live_seconds: int
-    windows_ms: tuple[int, ...]
-    max_offsets_per_trigger: int
-    trigger_interval_ms: int
-    partitions: int
-    shuffle_partitions: int
-    spark_master: str
+    bootstrap_servers: str | None = option(
+        "--bootstrap-servers",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        None,
+        "Kafka to use (default: start a private ZooKeeper and Kafka)",
+        servers,
+    )
+    symbols: int = option("--symbols", "BENCH_SYMBOLS", "500", "distinct symbols", positive_int)
+    backlog_ticks: int = option(
+        "--backlog-ticks",
+        "BENCH_BACKLOG_TICKS",
+        "1000000",
+        "ticks preloaded before the job starts",
+        positive_int,
+    )
+    live_rate: int = option(
+        "--live-rate", "BENCH_LIVE_RATE", "5000", "ticks/s sent during the live phase", positive_int
+    )
+    live_seconds: int = option(
+        "--live-seconds", "BENCH_LIVE_SECONDS", "60", "length of the live phase", positive_int
+    )
+    partitions: int = option(
+        "--partitions",
+        "BENCH_PARTITIONS",
+        "2",
+        "partitions of the bench's ticks topic",
+        positive_int,
+    )
+    windows_ms: tuple[int, ...] = option(
+        "--windows", "WINDOWS", "10s,1m,5m", "tumbling window sizes, comma separated", window_list
+    )
+    max_offsets_per_trigger: int | None = _processor_option("max_offsets_per_trigger")
+    trigger_interval_ms: int = _processor_option("trigger_interval_ms")
+    shuffle_partitions: int = _processor_option("shuffle_partitions")
+    spark_master: str = _processor_option("spark_master")
+    log_level: str = LOG_LEVEL.field()
 
 
 @dataclass
@@ -350,59 +391,17 @@ def table(figures: list[PhaseFigures], latency: dict[int, list], bench: BenchSet
     return "\n".join(lines)
 
 
+def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
+    parser = EnvArgumentParser(
+        prog="python -m bench.processor", description=__doc__, environ=environ
+    )
+    add_options(parser, BenchSettings)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = EnvArgumentParser(prog="python -m bench.processor", description=__doc__)
-    parser.add_env_argument(
-        "--bootstrap-servers",
-        env="KAFKA_BOOTSTRAP_SERVERS",
-        default=None,
-        help="Kafka to use (default: start a private ZooKeeper and Kafka)",
-    )
-    parser.add_argument("--symbols", type=positive_int, default=500, help="distinct symbols")
-    parser.add_argument(
-        "--backlog-ticks", type=positive_int, default=300_000,
-        help="ticks preloaded before the job starts",
-    )  # fmt: skip
-    parser.add_argument(
-        "--live-rate", type=positive_int, default=5_000, help="ticks/s sent during the live phase"
-    )
-    parser.add_argument(
-        "--live-seconds", type=positive_int, default=60, help="length of the live phase"
-    )
-    parser.add_env_argument(
-        "--windows", env="WINDOWS", type=window_list, default="10s,1m,5m", help="window sizes"
-    )
-    parser.add_argument(
-        "--max-offsets-per-trigger", type=positive_int, default=100_000,
-        help="cap on ticks per micro-batch",
-    )  # fmt: skip
-    parser.add_argument(
-        "--trigger-interval-ms", type=positive_int, default=1000, help="micro-batch interval"
-    )
-    parser.add_argument(
-        "--partitions", type=positive_int, default=2, help="partitions of the bench's ticks topic"
-    )
-    parser.add_argument(
-        "--shuffle-partitions", type=positive_int, default=2, help="Spark's state partitions"
-    )
-    parser.add_env_argument(
-        "--spark-master", env="SPARK_MASTER", default="local[*]", help="Spark master"
-    )
-    args = parser.parse_args(argv)
-    configure_logging("INFO")
-    bench = BenchSettings(
-        bootstrap_servers=args.bootstrap_servers,
-        symbols=args.symbols,
-        backlog_ticks=args.backlog_ticks,
-        live_rate=args.live_rate,
-        live_seconds=args.live_seconds,
-        windows_ms=args.windows,
-        max_offsets_per_trigger=args.max_offsets_per_trigger,
-        trigger_interval_ms=args.trigger_interval_ms,
-        partitions=args.partitions,
-        shuffle_partitions=args.shuffle_partitions,
-        spark_master=args.spark_master,
-    )
+    bench, _ = parse_settings(BenchSettings, build_parser(), argv)
+    configure_logging(bench.log_level)
     environ = {"KAFKA_BOOTSTRAP_SERVERS": bench.bootstrap_servers or ""}
     with (
         tempfile.TemporaryDirectory(prefix="processor-bench-stack-") as tmp,

@@ -33,11 +33,18 @@ VERDICT_TYPE = T.StructType(
 )
 TICK_COLUMNS = ("symbol", "price", "volume", "ts", "seq")
 DEAD_LETTERS_METRIC = "dead_letters"
+_BARRIER = "_barrier"
+# Ticks in one window are ordered by (ts, seq) packed in one long: (ts - window start) below a
+# day (< 2^27 ms, the longest window) times 2^31, plus seq (< 2^31). One long lets min_by/max_by
+# pick open and close in a hash aggregation; a struct of (ts, seq) would force a sort per batch.
+_SEQ_SPAN = contract.MAX_SEQ + 1
 
 
 @cache
 def _udfs():
     # Lambdas: pyspark reads type hints as a request for pandas UDFs, which these are not.
+    # Marked nondeterministic so that the optimizer calls each once per record: a filter on a
+    # deterministic UDF's result is pushed below the projection and the UDF called twice.
     verdict = F.udf(lambda key, value, ts: parsing.verdict(key, value, ts), VERDICT_TYPE)
     dead_letter = F.udf(
         lambda key, value, ts, topic, partition, offset: parsing.dead_letter_payload(
@@ -45,7 +52,7 @@ def _udfs():
         ),
         T.BinaryType(),
     )
-    return verdict, dead_letter
+    return verdict.asNondeterministic(), dead_letter.asNondeterministic()
 
 
 def judged(records: DataFrame) -> DataFrame:
@@ -59,6 +66,34 @@ def judged(records: DataFrame) -> DataFrame:
         F.unix_millis(F.col("timestamp")).alias("kafka_ts"),
     )
     return validation.with_fast_tick(timed, "key", "value", "kafka_ts")
+
+
+def shared(checked: DataFrame, partitions: int) -> DataFrame:
+    """`checked` (judged()) behind one exchange that every branch of the plan reads.
+
+    Spark runs the part of a plan that a union's branches share once per branch: here the Kafka
+    scan and the verdict, three times a batch. Branches that read one and the same exchange share
+    its output instead (ReusedExchange: one shuffle written, read three times). Two things would
+    make the three exchanges differ, and are stopped above it: filters pushed below it (a
+    nondeterministic column stops them) and columns pruned below it (a filter reading every
+    column keeps them). A tick's raw key and value are dropped before the shuffle: only refused
+    records need them again.
+    """
+    refused = F.col("fast").isNull()
+    raw = ("key", "value")
+    slim = checked.select(
+        *[F.when(refused, F.col(c)).alias(c) if c in raw else F.col(c) for c in checked.columns]
+    )
+    kept = F.col(_BARRIER) >= 0
+    for name in checked.columns:
+        kept = kept & (F.col(name).isNull() | F.col(name).isNotNull())
+    return (
+        # Hash, not round robin: a round-robin repartition sorts each partition first.
+        slim.repartition(partitions, "offset")
+        .select("*", F.spark_partition_id().alias(_BARRIER))
+        .where(kept)
+        .drop(_BARRIER)
+    )
 
 
 def valid_ticks(checked: DataFrame) -> DataFrame:
@@ -120,13 +155,18 @@ def aggregates(ticks: DataFrame, windows_ms: Sequence[int], watermark_ms: int) -
     sizes = F.explode(F.array(*[F.lit(w).cast("long") for w in windows_ms])).alias("window_ms")
     exploded = deduplicated.select(*TICK_COLUMNS, sizes)
     size = F.col("window_ms")
-    keyed = exploded.select(*TICK_COLUMNS, "window_ms", _window(ts - ts % size, size, watermark_ms))
-    # Structs compare field by field: min/max of (ts, seq, price) pick the first and last tick
-    # by event time, then seq (order within one millisecond), then price (only for duplicates).
-    order = F.struct("ts", "seq", "price")
+    start = ts - ts % size
+    keyed = exploded.select(
+        *TICK_COLUMNS,
+        "window_ms",
+        _window(start, size, watermark_ms),
+        ((ts - start) * F.lit(_SEQ_SPAN) + F.col("seq")).alias("order"),
+    )
+    # The first and last tick by (ts, seq): after the deduplication no two ticks of a symbol
+    # share both, so the price needs no tie-break (common.reference's rule gives the same).
     grouped = keyed.groupBy("symbol", "window_ms", "window").agg(
-        F.min(order).alias("first"),
-        F.max(order).alias("last"),
+        F.min_by("price", "order").alias("open"),
+        F.max_by("price", "order").alias("close"),
         F.max("price").alias("high"),
         F.min("price").alias("low"),
         F.avg("price").alias("avg"),
@@ -142,10 +182,10 @@ def aggregates(ticks: DataFrame, windows_ms: Sequence[int], watermark_ms: int) -
         F.col("window_ms"),
         F.unix_millis(F.col("window.start")).alias("window_start"),
         F.unix_millis(F.col("window.end")).alias("window_end"),
-        F.col("first.price").alias("open"),
+        F.col("open"),
         F.col("high"),
         F.col("low"),
-        F.col("last.price").alias("close"),
+        F.col("close"),
         F.col("avg"),
         F.when(F.col("volume") > 0, F.col("price_volume") / F.col("volume"))
         .otherwise(F.col("avg"))
@@ -184,14 +224,15 @@ def plan(
     watermark_ms: int,
     aggregates_topic: str,
     dead_letter_topic: str,
+    partitions: int,
 ) -> DataFrame:
     """topic, key, value for the Kafka sink: aggregates (update mode) and dead letters.
 
-    One query, one offset range per batch, but three branches over the judged records
-    (fast-path ticks, ticks only the contract's Python accepts, dead letters): Spark runs the
-    batch's scan and the JVM verdict once per branch (see processor/README.md, Performance).
+    One query, one offset range per batch, one scan and one verdict per record (see shared()),
+    read by three branches: fast-path ticks, ticks only the contract's Python accepts, and
+    dead letters.
     """
-    checked = judged(records)
+    checked = shared(judged(records), partitions)
     aggs = aggregates(valid_ticks(checked), windows_ms, watermark_ms)
     letters = dead_letters(checked).select(
         F.lit(dead_letter_topic).alias("topic"), F.col("key"), F.col("value")

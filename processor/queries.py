@@ -23,7 +23,8 @@ _LAYOUT_FILE = "processor-layout.json"
 # a checkpoint of another plan is refused instead of being misread.
 # 1: two queries (aggregates, dead-letters), a union of one aggregation per window size.
 # 2: one query, deduplication by identity, one aggregation over every window size.
-PLAN_VERSION = 2
+# 3: as 2, open/close by min_by/max_by of a packed (ts, seq) (the aggregation's state changed).
+PLAN_VERSION = 3
 
 
 class CheckpointMismatch(RuntimeError):
@@ -98,6 +99,7 @@ def start(spark, settings: ProcessorSettings, trigger: Trigger):
         settings.watermark_ms,
         settings.aggregates_topic,
         settings.dead_letter_topic,
+        settings.shuffle_partitions,
     )
     query = (
         # Each row names its topic (aggregates or dead letters); update mode re-emits a window

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.contract import MAX_WINDOW_MS
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
@@ -36,6 +37,11 @@ def window_list(text: str) -> tuple[int, ...]:
     if not parts:
         raise argparse.ArgumentTypeError("give at least one window size, e.g. 1m or 10s,1m,5m")
     sizes = [duration_ms(p) for p in parts]
+    too_long = [p for p, size in zip(parts, sizes, strict=True) if size > MAX_WINDOW_MS]
+    if too_long:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(too_long)}: a window is at most a day (an aggregate's window_ms is)"
+        )
     if len(set(sizes)) != len(sizes):
         raise argparse.ArgumentTypeError(f"{text!r} lists a window size twice")
     return tuple(sorted(sizes))

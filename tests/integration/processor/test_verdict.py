@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from common import contract
 from common.contract import ContractError, Tick
+from common.reference import aggregate
 from processor import aggregation
 from processor.parsing import STAGE
 from tests.hostile import corpus, overflow_in_sum_ticks
@@ -69,7 +70,9 @@ def check_verdicts(spark, records: list[Record]) -> None:
             r["offset"]: r["fast"]
             for r in aggregation.judged(frame).select("offset", "fast").collect()
         }
-        checked = aggregation.judged(frame)
+        # Through the exchange every branch reads, as in the query (a tick's raw key and value
+        # are dropped there: a dead letter must still get them).
+        checked = aggregation.shared(aggregation.judged(frame), 2)
         ticks = Counter(tuple(r) for r in aggregation.valid_ticks(checked).collect())
         letters = [json.loads(r["value"]) for r in aggregation.dead_letters(checked).collect()]
     finally:
@@ -137,6 +140,31 @@ def _edge_ticks() -> list[Tick]:
             for n in (1, contract.MAX_SOURCE_CHARS)]  # fmt: skip
     out.append(Tick("AAPL", 1.0, 1, NOW, "x" * (contract.MAX_SOURCE_CHARS + 1)))
     return out
+
+
+def test_the_plan_scans_a_batch_once_for_all_its_branches(spark, capsys):
+    """Fast-path ticks, ticks only Python accepts and dead letters all read one exchange: the
+    batch is scanned and judged once (Spark would run a union's shared part once per branch)."""
+    ticks = [Tick("AAPL", 1.5, 10, NOW - i, "test", i) for i in range(50)]
+    records = [(t.key, t.to_json(), NOW) for t in ticks] + [(b"AAPL", b"{", NOW)]
+    frame = _frame(spark, records).cache()
+    adaptive = spark.conf.get("spark.sql.adaptive.enabled")
+    # Without adaptive execution, explain() shows the plan as it runs (as in streaming, where
+    # Spark turns it off).
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        out = aggregation.plan(frame, (10_000, 60_000), 30_000, "aggs", "dead", 2)
+        capsys.readouterr()
+        out.explain()
+        executed = capsys.readouterr().out
+        topics = Counter(r["topic"] for r in out.collect())
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", adaptive)
+        frame.unpersist()
+    assert executed.count("InMemoryTableScan") == 1, executed
+    assert executed.count("ReusedExchange") == 2, executed
+    # ...and it is the plan that gives both outputs.
+    assert topics == {"aggs": len(aggregate(ticks, (10_000, 60_000))), "dead": 1}
 
 
 def test_hostile_corpus_and_edges_get_the_contracts_verdict(spark):
