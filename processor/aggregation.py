@@ -100,9 +100,11 @@ def valid_ticks(checked: DataFrame) -> DataFrame:
     """symbol, price, volume, ts, seq of every record the contract accepts (`checked`: judged())."""
     fast = checked.where(F.col("fast").isNotNull()).select("fast.*")
     verdict, _ = _udfs()
-    # Python sees only what the fast path did not accept: nearly always refused records.
+    # Python sees only what the fast path did not accept: nearly always refused records, so
+    # one task (one Python worker) per batch rather than one per partition.
     rescued = (
         checked.where(F.col("fast").isNull())
+        .coalesce(1)
         .select(verdict("key", "value", "kafka_ts").alias("t"))
         .where(F.col("t.error").isNull())
         .select(*[f"t.{c}" for c in TICK_COLUMNS])
@@ -117,6 +119,7 @@ def dead_letters(checked: DataFrame) -> DataFrame:
     payload = dead_letter("key", "value", "kafka_ts", "topic", "partition", "offset")
     return (
         checked.where(F.col("fast").isNull())
+        .coalesce(1)
         .select(F.col("key"), payload.alias("value"))
         .where(F.col("value").isNotNull())
         .observe(DEAD_LETTERS_METRIC, F.count(F.lit(1)).alias("count"))
