@@ -92,8 +92,8 @@ def with_fast_tick(records: DataFrame, key: str, value: str, kafka_ts: str) -> D
     accepts, else null. `kafka_ts` names the record's Kafka timestamp (epoch ms) column.
 
     In three steps, so that the parse and the regex run once per record: Spark does not fold a
-    projection into the next when that would repeat an expensive expression, and a filter on
-    `fast` pushed below the last step then reads `accepted`, not the parse.
+    projection into the next when that would repeat an expensive expression. (Filters on `fast`
+    stay above the exchange aggregation.shared() puts after this.)
     """
     text = F.col(value).cast("string")
     parsed = records.select(
