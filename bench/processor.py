@@ -112,6 +112,8 @@ class PhaseFigures:
     # Ticks per CPU-second of the Spark JVM and its Python workers (backlog only): the cost of a
     # tick, whatever else shares the cores. Two idle cores could do at most twice this.
     ticks_per_cpu_s: float = float("nan")
+    # Cores the Spark JVM and its Python workers kept busy over the phase (CPU time / wall time).
+    cores: float = float("nan")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -302,7 +304,7 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
     spark.sparkContext.setLogLevel("ERROR")
     tracker = ProgressTracker()
     jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
-    cpu_start = _cpu_seconds(jvm)
+    cpu_start, wall_start = _cpu_seconds(jvm), time.monotonic()
     query = queries.start(spark, settings, queries.Trigger(settings.trigger_interval_ms))
     reports: list[dict] = []
 
@@ -320,14 +322,17 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
             collect()
         backlog = _with_data(reports)[1:]  # the first batch: warm-up (code generation)
         cpu_backlog = _cpu_seconds(jvm) - cpu_start
+        backlog_wall = time.monotonic() - wall_start
         mark = len(reports)
         feed = LiveFeed(bootstrap, settings.ticks_topic, symbols, bench.live_rate)
         live_from = now_ms()
+        cpu_live, wall_live = _cpu_seconds(jvm), time.monotonic()
         feed.start()
         time.sleep(bench.live_seconds)
         feed.stop.set()
         feed.join()
         live_until = now_ms()
+        cpu_live, wall_live = _cpu_seconds(jvm) - cpu_live, time.monotonic() - wall_live
         expected = bench.backlog_ticks + feed.sent
         deadline = time.monotonic() + 180
         while offsets_done() < expected and time.monotonic() < deadline:
@@ -350,9 +355,11 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
         # Every backlog batch, warm-up included, against the Spark JVM's and its Python
         # workers' CPU time over the same span.
         figures[-1].ticks_per_cpu_s = bench.backlog_ticks / cpu_backlog
+        figures[-1].cores = cpu_backlog / backlog_wall
     if live:
         live_ticks = sum(_source_rows(r) for r in live)
         figures.append(_figures(f"live {bench.live_rate}/s", live, live_ticks))
+        figures[-1].cores = cpu_live / wall_live
     latency = close_latencies(bootstrap, settings.aggregates_topic, live_from, live_until)
     return figures, latency
 
@@ -365,18 +372,19 @@ def table(figures: list[PhaseFigures], latency: dict[int, list], bench: BenchSet
         f"{bench.shuffle_partitions} shuffle partitions, trigger {bench.trigger_interval_ms} ms, "
         f"maxOffsetsPerTrigger {bench.max_offsets_per_trigger}",
         f"{'phase':<14} {'ticks':>8} {'ticks/s':>9} {'input/s':>9} {'processed/s':>11} "
-        f"{'p50 ms':>7} {'p95 ms':>7} {'batches':>7} {'ticks/cpu-s':>11}",
+        f"{'p50 ms':>7} {'p95 ms':>7} {'batches':>7} {'ticks/cpu-s':>11} {'cores':>5}",
     ]
     for f in figures:
         lines.append(
             f"{f.phase:<14} {f.ticks:>8} {f.ticks_per_s:>9.0f} {f.input_per_s:>9.0f} "
             f"{f.processed_per_s:>11.0f} {f.p50_ms:>7.0f} {f.p95_ms:>7.0f} {f.batches:>7} "
-            f"{f.ticks_per_cpu_s:>11.0f}"
+            f"{f.ticks_per_cpu_s:>11.0f} {f.cores:>5.2f}"
         )
     lines.append(
         "ticks/s = ticks / time spent in batches; input/s and processed/s are Spark's own "
         "per-batch rates, averaged; ticks/cpu-s = backlog ticks / CPU seconds of the Spark JVM "
-        "and its Python workers while draining it (Kafka and the feed not included)."
+        "and its Python workers while draining it (Kafka and the feed not included); cores = "
+        "their CPU time / wall time over the phase."
     )
     for f in figures:
         steps = ", ".join(f"{k} {v:.0%}" for k, v in sorted(f.steps.items(), key=lambda x: -x[1])
