@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from http.client import HTTPConnection
 from pathlib import Path
 
+from bench.cpu import cpu_seconds
 from common.contract import Aggregate, Tick, now_ms
 from common.logs import configure_logging
 from common.polling import wait_until
@@ -190,12 +191,6 @@ def _status(url: str) -> int:
             return r.status
     except OSError:
         return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- 1. /api/bars for a day -----------------------------------------------------------------------

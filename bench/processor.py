@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import statistics
 import sys
@@ -27,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cpu import cpu_seconds
 from common.contract import Aggregate, Tick, now_ms
 from common.logs import configure_logging
 from common.settings import (
@@ -114,33 +114,6 @@ class PhaseFigures:
     ticks_per_cpu_s: float = float("nan")
     # Cores the Spark JVM and its Python workers kept busy over the phase (CPU time / wall time).
     cores: float = float("nan")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process, its reaped children and its live descendants, from
-    /proc: the work done, whatever else the machine runs meanwhile."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            stat = (Path("/proc") / str(current) / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # utime, stime, cutime, cstime: fields 14-17 of proc(5), here from the state field on.
-        total += sum(int(v) for v in fields[11:15]) / tick
-        todo.extend(children.get(current, []))
-    return total
 
 
 def _symbols(n: int) -> list[str]:
@@ -304,7 +277,7 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
     spark.sparkContext.setLogLevel("ERROR")
     tracker = ProgressTracker()
     jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
-    cpu_start, wall_start = _cpu_seconds(jvm), time.monotonic()
+    cpu_start, wall_start = cpu_seconds(jvm), time.monotonic()
     query = queries.start(spark, settings, queries.Trigger(settings.trigger_interval_ms))
     reports: list[dict] = []
 
@@ -321,18 +294,19 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
             time.sleep(0.5)
             collect()
         backlog = _with_data(reports)[1:]  # the first batch: warm-up (code generation)
-        cpu_backlog = _cpu_seconds(jvm) - cpu_start
+        cpu_backlog = cpu_seconds(jvm) - cpu_start
         backlog_wall = time.monotonic() - wall_start
         mark = len(reports)
         feed = LiveFeed(bootstrap, settings.ticks_topic, symbols, bench.live_rate)
         live_from = now_ms()
-        cpu_live, wall_live = _cpu_seconds(jvm), time.monotonic()
+        live_cpu_start, live_wall_start = cpu_seconds(jvm), time.monotonic()
         feed.start()
         time.sleep(bench.live_seconds)
         feed.stop.set()
         feed.join()
         live_until = now_ms()
-        cpu_live, wall_live = _cpu_seconds(jvm) - cpu_live, time.monotonic() - wall_live
+        cpu_live = cpu_seconds(jvm) - live_cpu_start
+        wall_live = time.monotonic() - live_wall_start
         expected = bench.backlog_ticks + feed.sent
         deadline = time.monotonic() + 180
         while offsets_done() < expected and time.monotonic() < deadline:

@@ -97,7 +97,8 @@ def shared(checked: DataFrame, partitions: int) -> DataFrame:
 
 
 def valid_ticks(checked: DataFrame) -> DataFrame:
-    """symbol, price, volume, ts, seq of every record the contract accepts (`checked`: judged())."""
+    """symbol, price, volume, ts, seq of every record the contract accepts (`checked`: judged()
+    records; shared() ones in the query)."""
     fast = checked.where(F.col("fast").isNotNull()).select("fast.*")
     verdict, _ = _udfs()
     # Python sees only what the fast path did not accept: nearly always refused records, so
@@ -114,7 +115,7 @@ def valid_ticks(checked: DataFrame) -> DataFrame:
 
 def dead_letters(checked: DataFrame) -> DataFrame:
     """key (the original key) and value (common.contract.dead_letter JSON) of refused records
-    (`checked`: judged())."""
+    (`checked`: judged() records; shared() ones in the query)."""
     _, dead_letter = _udfs()
     payload = dead_letter("key", "value", "kafka_ts", "topic", "partition", "offset")
     return (
