@@ -29,6 +29,7 @@ from pathlib import Path
 from bench.cpu import cpu_seconds
 from common.contract import Aggregate, Tick, now_ms
 from common.logs import configure_logging
+from common.polling import poll_paced
 from common.settings import (
     LOG_LEVEL,
     EnvArgumentParser,
@@ -230,7 +231,7 @@ def close_latencies(bootstrap: str, topic: str, since_ms: int, until_ms: int) ->
         end = consumer.end_offsets(parts)
         deadline = time.monotonic() + 120
         while any(consumer.position(tp) < end[tp] for tp in parts) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
+            for batch in poll_paced(consumer, 500).values():
                 for record in batch:
                     agg = Aggregate.from_json(record.value)
                     if since_ms < agg.window_end <= until_ms:

@@ -6,8 +6,10 @@ aggregate is one compact JSON object; times are epoch milliseconds in UTC.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import json
 import math
 import re
@@ -99,31 +101,43 @@ def _count(name: str, value: object, limit: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ContractError(f"{name} must be a whole number, got {_short(value)}")
+        raise ContractError(f"{name} must be a whole number, got {short(value)}")
     if value < 0:
-        raise ContractError(f"{name} must not be negative, got {_short(value)}")
+        raise ContractError(f"{name} must not be negative, got {short(value)}")
     if value > limit:
-        raise ContractError(f"{name} {_short(value)} is above the limit of {limit}")
+        raise ContractError(f"{name} {short(value)} is above the limit of {limit}")
     return value
 
 
-def _short(value: object) -> str:
-    """A value for a reason text: huge numbers and long strings would flood the dead letters."""
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, saying so: whatever quotes input is bounded."""
+    if len(text) <= limit:
+        return text
+    marker = f"...[{len(text)} chars]"
+    return text[: max(0, limit - len(marker))] + marker
+
+
+def short(value: object, limit: int = 40) -> str:
+    """A value quoted in a reason or an error, bounded: huge numbers and long strings would flood
+    the dead letters and the logs."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a repr that fails (digits limit, recursion) says so
+        text = f"<{type(value).__name__}>"
+    return clip(text, limit)
 
 
 def _timestamp(name: str, value: object, now: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ContractError(
-            f"{name} must be epoch milliseconds as a whole number, got {_short(value)}"
+            f"{name} must be epoch milliseconds as a whole number, got {short(value)}"
         )
     if value < EARLIEST_TS_MS:
         hint = " (seconds instead of milliseconds?)" if value > 946_684_800 else ""
         raise ContractError(f"{name} {value} is before the year 2000{hint}")
     limit = (now_ms() if now is None else now) + MAX_FUTURE_MS
     if value > limit:
-        raise ContractError(f"{name} {_short(value)} is more than a day in the future")
+        raise ContractError(f"{name} {short(value)} is more than a day in the future")
     return value
 
 
@@ -299,7 +313,7 @@ def message_key(symbol: str) -> bytes:
 
 def check_key(key: bytes | None, symbol: str) -> None:
     if key != message_key(symbol):
-        shown = "none" if key is None else _short(key)
+        shown = "none" if key is None else short(key)
         raise ContractError(f"message key {shown} does not match symbol {symbol!r}")
 
 
@@ -315,7 +329,7 @@ def _refusing_anything() -> Iterator[None]:
     except ContractError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure here is the message's, refused below
-        raise ContractError(f"could not decode the message: {type(e).__name__}: {_short(e)}") from e
+        raise ContractError(f"could not decode the message: {type(e).__name__}: {short(e)}") from e
 
 
 _json_string = functools.lru_cache(maxsize=65_536)(json.dumps)
@@ -353,18 +367,180 @@ def _require(data: dict[str, Any], names: tuple[str, ...]) -> None:
         raise ContractError(f"missing field(s): {', '.join(missing)}")
 
 
-def dead_letter(
-    reason: str, payload: bytes | None, origin: dict[str, Any], stage: str | None = None
-) -> bytes:
-    """A dead-letter record: why it was refused, by which stage, where it came from, the raw bytes.
+# --- Dead letters -----------------------------------------------------------------------------
+#
+# A dead letter is what a stage writes to DEAD_LETTER_TOPIC for a record it refuses: which stage,
+# why, where the record came from, and the record's key and value, clipped. It is built here and
+# nowhere else, so that its size is bounded by construction whatever the refused record holds:
+# a hostile record can be as large as the broker allows (about 1 MB), and a dead letter that
+# quoted it whole, escaped as JSON text, would be ~6x that and refused by Kafka in turn.
 
+STAGES = ("producer", "processor", "storage")
+# Every dead letter has exactly these fields, in this order.
+DEAD_LETTER_FIELDS = ("stage", "reason", "origin", "key", "payload", "refused_at")
+# A clipped key or payload: the bytes kept (as UTF-8 text when they are, else base64), how long
+# the original was, whether it was cut, and the original's SHA-256, to find it again or match
+# copies of it.
+CLIPPED_FIELDS = ("encoding", "data", "bytes", "clipped", "sha256")
+# A tick is ~120 bytes and MAX_MESSAGE_BYTES is the most any stage accepts, so 4 KiB of a
+# payload shows any record that was nearly a tick in full, and the start of any other.
+DEAD_LETTER_PAYLOAD_BYTES = 4096
+DEAD_LETTER_KEY_BYTES = 1024
+DEAD_LETTER_REASON_CHARS = 1000
+# Origins are a few names and numbers (topic, partition, offset; source, symbol); each text in
+# one is clipped to this, and an origin holds at most this many of them.
+DEAD_LETTER_ORIGIN_CHARS = 256
+DEAD_LETTER_ORIGIN_FIELDS = 8
+# The dead letter's own Kafka key: the refused record's key, clipped (a symbol is 15 bytes).
+DEAD_LETTER_KAFKA_KEY_BYTES = 64
+# What a metadata-only dead letter keeps of the reason: it is sent when the full one cannot be.
+SLIM_REASON_CHARS = 200
+# JSON writes one byte of UTF-8 text as at most 6 (a control character becomes \u00XX); base64
+# writes 3 bytes as 4. So each field grows by at most this factor over what is kept of it.
+JSON_GROWTH = 6
+# Room for field names, digests, lengths, numbers and punctuation.
+_FRAMING_BYTES = 1024
+DEAD_LETTER_MAX_BYTES = (
+    JSON_GROWTH
+    * (
+        DEAD_LETTER_PAYLOAD_BYTES
+        + DEAD_LETTER_KEY_BYTES
+        + DEAD_LETTER_REASON_CHARS
+        + DEAD_LETTER_ORIGIN_FIELDS * 2 * DEAD_LETTER_ORIGIN_CHARS
+    )
+    + _FRAMING_BYTES
+)  # 62,320 bytes: under 1/16 of Kafka's default max.request.size (1 MiB)
+
+
+def clipped_bytes(raw: bytes | None, limit: int) -> dict[str, Any] | None:
+    """The CLIPPED_FIELDS of `raw` keeping at most `limit` bytes of it; None for no bytes at all.
+
+    Kept as text when the kept bytes are UTF-8 (cut at a character boundary), else as base64.
+    """
+    if raw is None:
+        return None
+    kept = raw[:limit]
+    text = _utf8_prefix(kept, cut=len(kept) < len(raw))
+    if text is not None:
+        encoding, data = "utf-8", text
+    else:
+        encoding, data = "base64", base64.b64encode(kept).decode("ascii")
+    return {
+        "encoding": encoding,
+        "data": data,
+        "bytes": len(raw),
+        "clipped": len(kept) < len(raw) or (text is not None and len(text.encode()) < len(kept)),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
+
+
+def _utf8_prefix(kept: bytes, cut: bool) -> str | None:
+    """`kept` as text if it is UTF-8; when it was cut from a longer record, a character split by
+    the cut is dropped (up to 3 bytes) rather than making the whole of it base64."""
+    try:
+        return kept.decode("utf-8")
+    except UnicodeDecodeError as e:
+        split = cut and e.start >= len(kept) - 3 and e.reason == "unexpected end of data"
+        if not split:
+            return None
+        end = e.start
+    try:
+        return kept[:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The Kafka key of a dead letter: the refused record's own, clipped (it groups the dead
+    letters of one symbol in one partition, as the records were)."""
+    return None if key is None else key[:DEAD_LETTER_KAFKA_KEY_BYTES]
+
+
+def _origin(origin: dict[str, Any]) -> dict[str, Any]:
+    bounded: dict[str, Any] = {}
+    for name, value in list(origin.items())[:DEAD_LETTER_ORIGIN_FIELDS]:
+        plain = (
+            value is None
+            or isinstance(value, (bool, float))
+            or (isinstance(value, int) and abs(value) < 2**63)
+        )
+        shown = value if plain else clip(str(value), DEAD_LETTER_ORIGIN_CHARS)
+        bounded[clip(str(name), DEAD_LETTER_ORIGIN_CHARS)] = shown
+    return bounded
+
+
+def dead_letter(
+    stage: str,
+    reason: str,
+    origin: dict[str, Any],
+    payload: bytes | None,
+    key: bytes | None = None,
+    *,
+    slim: bool = False,
+) -> bytes:
+    """A dead-letter record (DEAD_LETTER_FIELDS as compact JSON), at most DEAD_LETTER_MAX_BYTES.
+
+    `slim` gives the metadata-only form, sent when the full one cannot be delivered: the reason
+    clipped shorter, the key and payload described (length, digest) but none of their bytes.
     Each stage that reads a record judges it on its own, so a record refused by two stages has
     two dead letters, told apart by `stage`.
     """
-    raw = payload if payload is not None else b""
-    record: dict[str, Any] = {"reason": reason, "origin": origin}
-    if stage is not None:
-        record["stage"] = stage
-    record["payload"] = raw.decode("utf-8", errors="backslashreplace")
-    record["refused_at"] = now_ms()
-    return json.dumps(record, separators=(",", ":")).encode()
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r} is not one of {STAGES}")
+    kept = 0 if slim else 1
+    record = {
+        "stage": stage,
+        "reason": clip(reason, SLIM_REASON_CHARS if slim else DEAD_LETTER_REASON_CHARS),
+        "origin": _origin(origin),
+        "key": clipped_bytes(key, kept * DEAD_LETTER_KEY_BYTES),
+        "payload": clipped_bytes(payload, kept * DEAD_LETTER_PAYLOAD_BYTES),
+        "refused_at": now_ms(),
+    }
+    # ensure_ascii=False: non-ASCII text stays as its UTF-8 bytes (at most JSON_GROWTH anyway).
+    # A lone surrogate in a reason cannot be UTF-8: it is written as its \u escape instead.
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")
+
+
+def read_dead_letter(value: bytes) -> dict[str, Any]:
+    """A dead letter as read from DEAD_LETTER_TOPIC, checked against the shape above; raises
+    ContractError when it is not one (a stage wrote another shape, or over the bound)."""
+    if len(value) > DEAD_LETTER_MAX_BYTES:
+        raise ContractError(f"dead letter of {len(value)} bytes is over {DEAD_LETTER_MAX_BYTES}")
+    with _refusing_anything():
+        record = json.loads(value, object_pairs_hook=_unique_keys)
+        if not isinstance(record, dict) or tuple(record) != DEAD_LETTER_FIELDS:
+            fields = list(record) if isinstance(record, dict) else type(record).__name__
+            raise ContractError(f"dead letter fields {fields} are not {list(DEAD_LETTER_FIELDS)}")
+        if record["stage"] not in STAGES:
+            stage = short(record["stage"])
+            raise ContractError(f"dead letter stage {stage} is not one of {STAGES}")
+        if not isinstance(record["reason"], str) or not record["reason"]:
+            raise ContractError("dead letter reason must be a non-empty string")
+        if not isinstance(record["origin"], dict) or not record["origin"]:
+            raise ContractError("dead letter origin must be a non-empty object")
+        for name in ("key", "payload"):
+            _check_clipped(name, record[name])
+        _count("refused_at", record["refused_at"], 2**63 - 1)
+        return record
+
+
+def _check_clipped(name: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or tuple(value) != CLIPPED_FIELDS:
+        raise ContractError(f"dead letter {name} must be null or an object of {CLIPPED_FIELDS}")
+    if value["encoding"] not in ("utf-8", "base64") or not isinstance(value["data"], str):
+        raise ContractError(f"dead letter {name}: encoding must be utf-8 or base64, data text")
+    if not isinstance(value["clipped"], bool) or not re.fullmatch(r"[0-9a-f]{64}", value["sha256"]):
+        raise ContractError(f"dead letter {name}: clipped must be a bool, sha256 a hex digest")
+    _count(f"{name} bytes", value["bytes"], 2**63 - 1)
+
+
+def dead_letter_bytes(clipped: dict[str, Any] | None) -> bytes | None:
+    """The bytes a dead letter kept of a key or payload (all of them when not clipped)."""
+    if clipped is None:
+        return None
+    if clipped["encoding"] == "base64":
+        return base64.b64decode(clipped["data"])
+    return clipped["data"].encode()

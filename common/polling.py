@@ -1,10 +1,12 @@
-"""Waiting on a condition with a deadline: the one way every stage, tool and test waits."""
+"""Waiting on a condition with a deadline, the one way every stage, tool and test waits; and
+polling Kafka without spinning."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -38,3 +40,25 @@ def wait_until(
             extra = f"\n{describe()}" if describe is not None else ""
             raise WaitTimeout(f"timed out after {timeout_s:.0f}s waiting for {what}{extra}")
         time.sleep(every_s)
+
+
+def poll_paced(
+    consumer: Any, timeout_ms: int, stop: threading.Event | None = None, **kwargs: Any
+) -> dict:
+    """A Kafka consumer's poll() that, when it returns nothing, has taken its whole timeout.
+
+    kafka-python's poll() can return at once with nothing while the consumer has no partitions
+    (the topic does not exist yet, or has no metadata, or the group is rebalancing): a loop
+    around it would then spin a core. So an empty turn waits out the rest of `timeout_ms` (or
+    until `stop` is set); a turn with records returns at once, as the work it brings paces it.
+    """
+    started = time.monotonic()
+    records = consumer.poll(timeout_ms=timeout_ms, **kwargs)
+    if not records:
+        rest = timeout_ms / 1000 - (time.monotonic() - started)
+        if rest > 0:
+            if stop is not None:
+                stop.wait(rest)
+            else:
+                time.sleep(rest)
+    return records

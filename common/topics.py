@@ -37,3 +37,41 @@ def ensure_topics(
         return created
     finally:
         admin.close()
+
+
+def record_limit(bootstrap_servers: str, topic: str, timeout_ms: int = 30_000) -> int:
+    """The largest record batch the topic takes (its max.message.bytes, as the broker reports
+    it: the topic's own value, else the broker's default)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    name = "max.message.bytes"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    try:
+        found = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})], config_filter="all"
+        )
+    finally:
+        admin.close()
+    return int(found["topic"][topic][name]["value"])
+
+
+def check_dead_letters_fit(bootstrap_servers: str, topic: str) -> None:
+    """Raise TopicTooSmall when the dead-letter topic cannot take every dead letter a stage may
+    write (common.contract.DEAD_LETTER_MAX_BYTES)."""
+    from common.contract import DEAD_LETTER_MAX_BYTES
+
+    limit = record_limit(bootstrap_servers, topic)
+    # A record batch adds its header and the record's framing (well under 1 KiB) to the value.
+    needed = DEAD_LETTER_MAX_BYTES + 1024
+    if limit < needed:
+        raise TopicTooSmall(
+            f"topic {topic} takes records of at most {limit} bytes (max.message.bytes), but a "
+            f"dead letter can take {needed}: raise it (kafka-configs.sh --alter --entity-type "
+            f"topics --entity-name {topic} --add-config max.message.bytes={needed}) or give "
+            "another --dead-letter-topic"
+        )
+
+
+class TopicTooSmall(RuntimeError):
+    """A topic's record size limit is below what a stage must be able to write to it."""

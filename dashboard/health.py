@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from common.contract import now_ms
+from common.polling import poll_paced
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class HealthProbe:
         pending = set(wanted)
         deadline = time.monotonic() + 2.0
         while pending and time.monotonic() < deadline:
-            for tp, records in consumer.poll(timeout_ms=200).items():
+            for tp, records in poll_paced(consumer, 200).items():
                 for r in records:
                     newest = r.timestamp if newest is None else max(newest, r.timestamp)
                 pending.discard(tp)

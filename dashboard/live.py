@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.contract import ContractError, Tick, now_ms
+from common.polling import poll_paced
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ class TickFeed:
         try:
             consumer.subscribe([self._topic], listener=FromTheEnd())
             while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=200)
+                batches = poll_paced(consumer, 200, self._stop)
                 self.running = True
                 self.error = None
                 ticks: list[Tick] = []

@@ -32,6 +32,10 @@ VERDICT_TYPE = T.StructType(
     ]
 )
 TICK_COLUMNS = ("symbol", "price", "volume", "ts", "seq")
+# What parsing.dead_letter_record gives: the dead letter's Kafka key and value.
+DEAD_LETTER_TYPE = T.StructType(
+    [T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType())]
+)
 DEAD_LETTERS_METRIC = "dead_letters"
 _BARRIER = "_barrier"
 # Ticks in one window are ordered by (ts, seq) packed in one long: (ts - window start) below a
@@ -47,10 +51,10 @@ def _udfs():
     # deterministic UDF's result is pushed below the projection and the UDF called twice.
     verdict = F.udf(lambda key, value, ts: parsing.verdict(key, value, ts), VERDICT_TYPE)
     dead_letter = F.udf(
-        lambda key, value, ts, topic, partition, offset: parsing.dead_letter_payload(
+        lambda key, value, ts, topic, partition, offset: parsing.dead_letter_record(
             key, value, ts, topic, partition, offset
         ),
-        T.BinaryType(),
+        DEAD_LETTER_TYPE,
     )
     return verdict.asNondeterministic(), dead_letter.asNondeterministic()
 
@@ -114,17 +118,33 @@ def valid_ticks(checked: DataFrame) -> DataFrame:
 
 
 def dead_letters(checked: DataFrame) -> DataFrame:
-    """key (the original key) and value (common.contract.dead_letter JSON) of refused records
+    """key and value of the dead letter (common.contract.dead_letter) of each refused record
     (`checked`: judged() records; shared() ones in the query)."""
     _, dead_letter = _udfs()
-    payload = dead_letter("key", "value", "kafka_ts", "topic", "partition", "offset")
+    letter = dead_letter("key", "value", "kafka_ts", "topic", "partition", "offset")
     return (
         checked.where(F.col("fast").isNull())
         .coalesce(1)
-        .select(F.col("key"), payload.alias("value"))
-        .where(F.col("value").isNotNull())
+        .select(letter.alias("letter"))
+        .where(F.col("letter").isNotNull())
+        .select("letter.key", "letter.value")
         .observe(DEAD_LETTERS_METRIC, F.count(F.lit(1)).alias("count"))
     )
+
+
+def _jvm_dead_letter(reason: str, origin: Column) -> Column:
+    """common.contract.dead_letter's JSON for a refusal made in the JVM, where there is no record
+    to quote (key and payload are null): the fields of DEAD_LETTER_FIELDS, in that order."""
+    fields = {
+        "stage": F.lit(parsing.STAGE),
+        "reason": F.lit(contract.clip(reason, contract.DEAD_LETTER_REASON_CHARS)),
+        "origin": origin,
+        "key": F.lit(None).cast("string"),
+        "payload": F.lit(None).cast("string"),
+        "refused_at": F.unix_millis(F.current_timestamp()),
+    }
+    record = F.struct(*[fields[name].alias(name) for name in contract.DEAD_LETTER_FIELDS])
+    return F.to_json(record, {"ignoreNullFields": "false"})
 
 
 def _window(start_ms: Column, size_ms: Column, watermark_ms: int) -> Column:
@@ -205,14 +225,9 @@ def aggregates_to_kafka(
     """Aggregate JSON to the aggregates topic; a window whose sums overflow to the dead letters."""
     fits = F.col("volume").isNotNull()
     record = F.to_json(F.struct(*[F.col(name) for name in contract.AGGREGATE_FIELDS]))
-    refused = F.to_json(
-        F.struct(
-            F.lit("the window's volume or count exceeds what an aggregate holds").alias("reason"),
-            F.struct(F.col("symbol"), F.col("window_ms"), F.col("window_start")).alias("origin"),
-            F.lit(parsing.STAGE).alias("stage"),
-            F.lit("").alias("payload"),
-            F.unix_millis(F.current_timestamp()).alias("refused_at"),
-        )
+    refused = _jvm_dead_letter(
+        "the window's volume or count exceeds what an aggregate holds",
+        F.struct(F.col("symbol"), F.col("window_ms"), F.col("window_start")),
     )
     return aggs.select(
         F.when(fits, F.lit(aggregates_topic)).otherwise(F.lit(dead_letter_topic)).alias("topic"),

@@ -22,9 +22,10 @@ if __package__ in (None, ""):
 
 import logging  # noqa: E402
 
+from common.contract import short  # noqa: E402
 from common.logs import configure_logging  # noqa: E402
 from common.settings import fail  # noqa: E402
-from common.topics import ensure_topics  # noqa: E402
+from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics  # noqa: E402
 from processor.progress import ProgressTracker  # noqa: E402
 from processor.settings import JARS_HINT, ProcessorSettings, parse_settings  # noqa: E402
 
@@ -35,10 +36,26 @@ _POLL_S = 1.0
 # A query that keeps failing is not restarted forever: the process exits and says why.
 _MAX_RESTARTS = 3
 _RESTART_WINDOW_S = 600.0
+# Kafka's answers that the same batch will get again however often it is re-run: the query is
+# not restarted on them (it would fail on the same records again), the process exits and says
+# what to change. Nothing a record holds can cause them (dead letters are bounded: see
+# common.contract.DEAD_LETTER_MAX_BYTES); settings can (a topic's max.message.bytes, its ACLs).
+PERMANENT_KAFKA_ERRORS = (
+    "RecordTooLargeException",
+    "RecordBatchTooLargeException",
+    "InvalidRecordException",
+    "InvalidTopicException",
+    "PolicyViolationException",
+    "TopicAuthorizationException",
+)
 
 
 class QueryFailed(RuntimeError):
     """A query failed again and again; restarting the process is the next step."""
+
+
+class PermanentFailure(RuntimeError):
+    """The query failed in a way a restart on the same input cannot cure; says what to change."""
 
 
 class JarsMissing(RuntimeError):
@@ -60,6 +77,7 @@ class Processor:
     def run(self) -> None:
         s = self.settings
         ensure_topics(s.bootstrap_servers, [s.ticks_topic, s.aggregates_topic, s.dead_letter_topic])
+        check_dead_letters_fit(s.bootstrap_servers, s.dead_letter_topic)
         failures: deque[float] = deque()
         query = self._start()
         try:
@@ -68,6 +86,14 @@ class Processor:
                 if query.isActive:
                     continue
                 error = query.exception()
+                permanent = _permanent_cause(error)
+                if permanent:
+                    raise PermanentFailure(
+                        f"query {query.name} failed with {permanent}, which a restart on the same "
+                        f"records would meet again; not restarting. Check the topics' settings "
+                        f"(max.message.bytes, ACLs); the checkpoint resumes once they are fixed: "
+                        f"{short(str(error).splitlines()[0] if error else '', 600)}"
+                    )
                 now = time.monotonic()
                 while failures and now - failures[0] > _RESTART_WINDOW_S:
                     failures.popleft()
@@ -110,6 +136,12 @@ class Processor:
         return queries.start(
             self.spark, self.settings, queries.Trigger(self.settings.trigger_interval_ms)
         )
+
+
+def _permanent_cause(error: object) -> str | None:
+    """The name of a permanent Kafka error in a query's failure, if it holds one."""
+    text = str(error) if error is not None else ""
+    return next((name for name in PERMANENT_KAFKA_ERRORS if name in text), None)
 
 
 def resolve_jars(settings: ProcessorSettings, under_submit: bool) -> list[Path]:
@@ -168,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             if not settings.spark_master.startswith("local"):
                 ship_code(spark, Path(workdir))
             processor.run()
-    except CheckpointMismatch as e:
+    except (CheckpointMismatch, TopicTooSmall, PermanentFailure) as e:
         logger.error("%s", e)
         return 2
     except (QueryFailed, StreamingQueryException) as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.contract import ContractError, Tick, dead_letter
+from common.contract import ContractError, Tick, dead_letter, dead_letter_key
 
 STAGE = "processor"
 
@@ -39,18 +39,20 @@ def verdict(
     return (tick.symbol, tick.price, tick.volume, tick.ts, tick.seq, None)
 
 
-def dead_letter_payload(
+def dead_letter_record(
     key: bytes | bytearray | None,
     value: bytes | bytearray | None,
     kafka_ts_ms: int | None,
     topic: str,
     partition: int,
     offset: int,
-) -> bytes | None:
-    """The dead-letter record (reason, stage, origin, raw value) for a refused record; None for a
-    valid tick."""
-    reason = verdict(key, value, kafka_ts_ms)[-1]
+) -> tuple[bytes | None, bytes] | None:
+    """The dead letter's Kafka key and value (common.contract.dead_letter, bounded whatever the
+    record holds) for a refused record; None for a valid tick."""
+    raw_key = None if key is None else bytes(key)
+    reason = verdict(raw_key, value, kafka_ts_ms)[-1]
     if reason is None:
         return None
     origin: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset}
-    return dead_letter(reason, None if value is None else bytes(value), origin, stage=STAGE)
+    payload = None if value is None else bytes(value)
+    return dead_letter_key(raw_key), dead_letter(STAGE, reason, origin, payload, raw_key)

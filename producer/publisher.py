@@ -11,13 +11,23 @@ letter's reason and raw bytes are clipped so that no hostile answer makes one to
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from common.contract import ContractError, Tick, dead_letter, message_key, validate_symbol
+from kafka.errors import InvalidRecordError, MessageSizeTooLargeError, RecordListTooLargeError
+
+from common.contract import (
+    ContractError,
+    Tick,
+    dead_letter,
+    message_key,
+    short,
+    validate_symbol,
+)
 from common.topics import ensure_topics
 from producer.settings import ProducerSettings
 from producer.stats import Counters
@@ -27,9 +37,9 @@ logger = logging.getLogger(__name__)
 # Logging every failed record of a dead broker would flood the log: the first few, then 1 in N.
 _LOG_FIRST_FAILURES = 10
 _LOG_EVERY_FAILURE = 10_000
-# A dead letter holds the reason and the raw input; clipped, whatever a source handed over.
-_MAX_REASON_CHARS = 1000
-_MAX_RAW_BYTES = 2048
+STAGE = "producer"
+# What Kafka answers when the same record can never be accepted, however often it is sent.
+PERMANENT = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError)
 
 
 class PublishError(RuntimeError):
@@ -40,13 +50,19 @@ class Publisher:
     def __init__(self, settings: ProducerSettings, counters: Counters, source_name: str):
         self._settings = settings
         self._counters = counters
-        self._origin = {"stage": "producer", "source": source_name}
+        self._origin = {"source": source_name}
         self._producer: Any = None
+        # Dead letters have a client of their own (see open()).
+        self._dead_letters: Any = None
         # symbol -> (key bytes, partition, failure callback): the partition is the one the
         # default partitioner would pick from the key, worked out once per symbol instead of
         # hashing every record; the bound callback saves a partial() per record.
         self._routes: dict[str, tuple[bytes, int, Callable[[Exception], None]]] = {}
         self._partitions: list[int] = []
+        # Dead letters Kafka refused for good, to send again in their metadata-only form.
+        self._slim_pending: collections.deque[tuple[str, bytes | None, object]] = (
+            collections.deque()
+        )
 
     def open(self) -> None:
         """Creates the topics when missing and connects; a second call does nothing."""
@@ -63,17 +79,27 @@ class Publisher:
                 partitions=s.topic_partitions,
                 replication=s.topic_replication,
             )
-            self._producer = KafkaProducer(
+            client = functools.partial(
+                KafkaProducer,
                 bootstrap_servers=s.bootstrap_servers,
-                client_id=f"stock-system-producer-{self._origin['source']}",
                 acks="all",
-                enable_idempotence=True,
                 linger_ms=s.kafka_linger_ms,
-                batch_size=s.kafka_batch_size,
-                compression_type=s.kafka_compression,
                 # Our own counters are what we report; the client's sensors cost per batch.
                 metrics_enabled=False,
             )
+            name = f"stock-system-producer-{self._origin['source']}"
+            self._producer = client(
+                client_id=name,
+                enable_idempotence=True,
+                batch_size=s.kafka_batch_size,
+                compression_type=s.kafka_compression,
+            )
+            # kafka-python's idempotent producer turns any error Kafka will not retry (a record
+            # too large for a topic) into a fatal state that fails every later send: a dead
+            # letter refused for good would stop the ticks. So dead letters go through a client
+            # of their own, not idempotent: a refusal fails that one letter, and a retry after a
+            # lost acknowledgement can at worst write a dead letter twice.
+            self._dead_letters = client(client_id=f"{name}-dead-letters", enable_idempotence=False)
             self._partitions = sorted(self._producer.partitions_for(s.ticks_topic))
         except KafkaError as e:
             raise PublishError(
@@ -115,32 +141,48 @@ class Publisher:
         return True
 
     def dead_letter(self, reason: str, raw: bytes | None, symbol: object = None) -> None:
-        """Sends input that is not a valid tick to the dead-letter topic, with why and whence.
-
-        The origin names the stage, the source and, when known, the symbol; the record is keyed
-        by the symbol when that is a valid one.
-        """
-        from kafka.errors import KafkaError
-
+        """Sends input that is not a valid tick to the dead-letter topic, with why and whence
+        (see dead_letter_record)."""
         named = _symbol_text(symbol)
-        origin = dict(self._origin, symbol=named) if named else self._origin
-        if len(reason) > _MAX_REASON_CHARS:
-            reason = reason[: _MAX_REASON_CHARS - 3] + "..."
-        if raw is not None and len(raw) > _MAX_RAW_BYTES:
-            raw = raw[:_MAX_RAW_BYTES] + b"...[clipped]"
         n = self._counters.rejected + 1
         if n <= _LOG_FIRST_FAILURES or n % _LOG_EVERY_FAILURE == 0:
-            logger.warning("dead-letter reason=%r symbol=%s rejected=%d", reason, named, n)
-        key = message_key(named) if named and _is_symbol(named) else None
+            shown = short(reason, 500)
+            logger.warning("dead-letter reason=%s symbol=%s rejected=%d", shown, named, n)
         self._counters.rejected += 1
+        self._send_dead_letter((reason, raw, symbol), slim=False)
+
+    def _send_dead_letter(self, letter: tuple[str, bytes | None, object], slim: bool) -> None:
+        from kafka.errors import KafkaError
+
+        self._resend_slim()
+        key, value = dead_letter_record(self._origin["source"], *letter, slim=slim)
         try:
-            future = self._producer.send(
-                self._settings.dead_letter_topic, value=dead_letter(reason, raw, origin), key=key
-            )
+            future = self._dead_letters.send(self._settings.dead_letter_topic, value=value, key=key)
         except KafkaError as e:
-            self._on_failure(named, e)
+            self._on_dead_letter_failure(letter, slim, e)
             return
-        future.add_errback(self._on_failure, named)
+        future.add_errback(functools.partial(self._on_dead_letter_failure, letter, slim))
+
+    def _on_dead_letter_failure(
+        self, letter: tuple[str, bytes | None, object], slim: bool, error: Exception
+    ) -> None:
+        # Runs on the Kafka client's sender thread, where sending again could block it: a dead
+        # letter Kafka refuses for good is sent again, metadata only, by the next call instead.
+        if not slim and isinstance(error, PERMANENT):
+            self._slim_pending.append(letter)
+            return
+        self._on_failure(_symbol_text(letter[2]), error)
+
+    def _resend_slim(self) -> None:
+        while self._slim_pending:
+            letter = self._slim_pending.popleft()
+            self._counters.dead_letters_slimmed += 1
+            logger.error(
+                "dead letter refused by Kafka for good, sent again without its bytes "
+                "symbol=%s slimmed=%d",
+                _symbol_text(letter[2]), self._counters.dead_letters_slimmed,
+            )  # fmt: skip
+            self._send_dead_letter(letter, slim=True)
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Flushes what was published, then closes; failures to flush are logged and counted."""
@@ -150,11 +192,16 @@ class Publisher:
             return
         try:
             self._producer.flush(timeout=timeout_s)
+            self._dead_letters.flush(timeout=timeout_s)
+            if self._slim_pending:
+                self._resend_slim()
+                self._dead_letters.flush(timeout=timeout_s)
         except KafkaError as e:
             logger.error("flush did not finish within %.0fs: %s", timeout_s, e)
         finally:
             self._producer.close(timeout=timeout_s)
-            self._producer = None
+            self._dead_letters.close(timeout=timeout_s)
+            self._producer = self._dead_letters = None
 
     def _route(self, symbol: str) -> tuple[bytes, int, Callable[[Exception], None]]:
         from kafka.partitioner.default import murmur2
@@ -170,6 +217,18 @@ class Publisher:
         n = self._counters.delivery_failed
         if n <= _LOG_FIRST_FAILURES or n % _LOG_EVERY_FAILURE == 0:
             logger.error("delivery failed symbol=%s error=%r failures=%d", symbol, error, n)
+
+
+def dead_letter_record(
+    source: str, reason: str, raw: bytes | None, symbol: object, slim: bool = False
+) -> tuple[bytes | None, bytes]:
+    """The Kafka key and value of the producer's dead letter for input from `source` that is not
+    a valid tick: its origin names the source and, when known, the symbol; it is keyed by the
+    symbol when that is a valid one. The contract clips the reason and the raw bytes."""
+    named = _symbol_text(symbol)
+    origin = {"source": source, "symbol": named} if named else {"source": source}
+    key = message_key(named) if named and _is_symbol(named) else None
+    return key, dead_letter(STAGE, reason, origin, raw, slim=slim)
 
 
 def _symbol_text(value: object) -> str | None:
@@ -193,17 +252,11 @@ def _raw(tick: Tick) -> bytes:
     fields = {}
     for name in Tick.__slots__:
         value = getattr(tick, name)
-        plain = isinstance(value, (int, float, str)) and not isinstance(value, bool)
-        fields[name] = value if plain and len(str(value)) <= 200 else _clip_repr(value)
+        plain = isinstance(value, (float, str)) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**200
+        )
+        fields[name] = value if plain and len(str(value)) <= 200 else short(value, 200)
     try:
         return json.dumps(fields).encode("utf-8", "backslashreplace")
     except (ValueError, TypeError):
-        return repr(fields).encode("utf-8", "backslashreplace")[:_MAX_RAW_BYTES]
-
-
-def _clip_repr(value: object) -> str:
-    try:
-        text = repr(value)
-    except RecursionError:
-        text = f"<{type(value).__name__} nested too deeply>"
-    return text if len(text) <= 200 else text[:197] + "..."
+        return repr(fields).encode("utf-8", "backslashreplace")

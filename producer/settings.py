@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from common.contract import ContractError, parse_symbols
+from common.contract import ContractError, clip, parse_symbols
 from common.settings import (
     BOOTSTRAP_SERVERS,
     DEAD_LETTER_TOPIC_OPTION,
@@ -94,10 +94,10 @@ def _symbols_file(text: str) -> tuple[str, ...]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
-        raise argparse.ArgumentTypeError(f"cannot read {short(text)}: {why}") from None
+        raise argparse.ArgumentTypeError(f"cannot read {clip(text, 200)}: {why}") from None
     words = " ".join(line.split("#", 1)[0] for line in lines)
     if not words.strip():
-        raise argparse.ArgumentTypeError(f"{short(text)} holds no symbols")
+        raise argparse.ArgumentTypeError(f"{clip(text, 200)} holds no symbols")
     return _symbols(words)
 
 
@@ -108,19 +108,14 @@ def _replay_file(text: str) -> Path:
     path = Path(text)
     try:
         if not path.is_file():
-            raise argparse.ArgumentTypeError(f"{short(text)} is not a readable file")
+            raise argparse.ArgumentTypeError(f"{clip(text, 200)} is not a readable file")
         read_header(path)
     except OSError as e:
         why = e.strerror or type(e).__name__
-        raise argparse.ArgumentTypeError(f"cannot read {short(text)}: {why}") from None
+        raise argparse.ArgumentTypeError(f"cannot read {clip(text, 200)}: {why}") from None
     except ReplayFormatError as e:
-        raise argparse.ArgumentTypeError(f"{short(text)}: {e}") from None
+        raise argparse.ArgumentTypeError(f"{clip(text, 200)}: {e}") from None
     return path
-
-
-def short(text: str, limit: int = 200) -> str:
-    """A value quoted in an error: an absurdly long one would bury the message."""
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _url(text: str) -> str:

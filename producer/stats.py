@@ -17,6 +17,7 @@ class Counters:
     unchanged: int = 0  # quotes already sent (same timestamp), not sent again
     empty: int = 0  # answers with no data for a symbol
     delivery_failed: int = 0  # records Kafka did not acknowledge
+    dead_letters_slimmed: int = 0  # dead letters Kafka refused for good, sent metadata only
 
     def line(self) -> str:
         return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))

@@ -19,6 +19,9 @@ from cassandra.cluster import NoHostAvailable
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from common.contract import short
+from common.logs import Throttled
+from common.polling import poll_paced
 from storage.dead_letters import DeadLetterError, DeadLetterSink
 from storage.decode import Decoded, decode
 from storage.writer import CassandraWriter, WriteError, WritesRefused
@@ -29,6 +32,8 @@ logger = logging.getLogger(__name__)
 RETRYABLE = (WriteError, DeadLetterError, NoHostAvailable, DriverException,
              RequestExecutionException)  # fmt: skip
 _REPORT_EVERY_S = 30.0
+# Unexpected failures of a batch in a row before it is stored one record at a time.
+MAX_UNEXPECTED_FAILURES = 3
 # A commit blocks until Kafka answers; bounded, so a stop request is not held up for ever.
 _COMMIT_TIMEOUT_MS = 30_000
 
@@ -84,6 +89,8 @@ class StorageLoop:
         self._poll_timeout_ms = poll_timeout_ms
         self.counters = Counters()
         self._reported_at = time.monotonic()
+        self._unexpected_failures = 0
+        self._log = Throttled(logger)
 
     def run(self) -> Counters:
         logger.info("consuming topics=%s,%s", self._ticks_topic, self._aggregates_topic)
@@ -95,22 +102,36 @@ class StorageLoop:
 
     def step(self) -> int:
         """One batch: poll, store, commit. Returns the number of records committed."""
-        batch = self._consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=self._batch_size)
+        batch = poll_paced(self._consumer, self._poll_timeout_ms, self._stop,
+                           max_records=self._batch_size)  # fmt: skip
         if not batch:
             return 0
         decoded = decode(batch, self._ticks_topic, self._aggregates_topic)
+        one_by_one = self._unexpected_failures >= MAX_UNEXPECTED_FAILURES
         try:
-            stored = self._store(decoded)
-        except Exception:
+            stored = self._store_each(decoded) if one_by_one else self._store(decoded)
+        except Exception as e:
             # Nothing that a record holds should get here (the contract refuses it first); if
-            # something does, the service must not die with the batch: read it again later.
-            logger.exception("batch not stored (unexpected error); reading it again")
+            # something does, the service must not die with the batch: read it again, and after
+            # MAX_UNEXPECTED_FAILURES in a row, store it one record at a time (_store_each).
+            self._unexpected_failures += 1
             self.counters.retries += 1
+            self._log.error(
+                "batch not stored (unexpected error %d in a row), reading it again%s: %s: %s",
+                self._unexpected_failures,
+                ""
+                if one_by_one
+                else f", one record at a time after {MAX_UNEXPECTED_FAILURES} in a row",
+                type(e).__name__,
+                short(str(e), 500),
+            )
+            logger.debug("unexpected error", exc_info=True)
             self._rewind(decoded)
             self._stop.wait(self._backoff.next())
             return 0
         if not stored:
             return 0
+        self._unexpected_failures = 0
         self.commit(decoded.next_offsets)
         c = self.counters
         c.batches += 1
@@ -125,30 +146,33 @@ class StorageLoop:
 
     def _store(self, decoded: Decoded) -> bool:
         """Dead letters, then rows; retried until done. False if stopped before it was done."""
-        dead_letters_pending = bool(decoded.refused)
+        pending = list(decoded.refused)
         paused = False
         self._backoff.reset()
         try:
             while True:
                 try:
-                    if dead_letters_pending:
-                        self._dead_letters.send(decoded.refused)
-                        dead_letters_pending = False
+                    if pending:
+                        self._dead_letters.send(pending)
+                        pending = []
                     try:
                         self._writer.write(decoded.ticks, decoded.aggregates)
                     except WritesRefused as e:
-                        logger.warning("%s; writing the batch row by row", e)
+                        logger.warning("%s; writing the batch row by row", short(str(e), 500))
                         self._write_each(decoded)
                     if paused:
                         logger.info("writes succeed again; resuming consumption")
                     return True
                 except RETRYABLE as e:
+                    if isinstance(e, DeadLetterError):
+                        # Only the ones Kafka did not acknowledge: no dead letter twice.
+                        pending = e.pending
                     self.counters.retries += 1
                     delay = self._backoff.next()
                     logger.warning(
                         "batch not stored, retrying in %.1fs without consuming meanwhile "
                         "records=%d error=%s: %s",
-                        delay, decoded.records, type(e).__name__, e,
+                        delay, decoded.records, type(e).__name__, short(str(e), 500),
                     )  # fmt: skip
                     if not paused:
                         self._consumer.pause(*self._consumer.assignment())
@@ -164,6 +188,29 @@ class StorageLoop:
         finally:
             if paused:
                 self._consumer.resume(*self._consumer.paused())
+
+    def _store_each(self, decoded: Decoded) -> bool:
+        """The batch one record at a time, after it failed unexpectedly again and again: a
+        record that fails alone is dead-lettered with the error, so that the batch is never
+        retried for ever. Outages still wait and retry, as in _store."""
+        logger.warning("storing a batch one record at a time records=%d", decoded.records)
+        if not self._store(Decoded(refused=list(decoded.refused))):
+            return False
+        ticks = zip(decoded.ticks, decoded.tick_sources, strict=True)
+        aggregates = zip(decoded.aggregates, decoded.aggregate_sources, strict=True)
+        singles = [Decoded(ticks=[t], tick_sources=[s]) for t, s in ticks]
+        singles += [Decoded(aggregates=[a], aggregate_sources=[s]) for a, s in aggregates]
+        for single in singles:
+            source = (single.tick_sources or single.aggregate_sources)[0]
+            try:
+                if not self._store(single):
+                    return False
+            except Exception as e:  # noqa: BLE001 - this record's own failure: dead-lettered
+                reason = f"storage failed on this record: {type(e).__name__}: {short(str(e), 300)}"
+                if not self._store(Decoded(refused=[source.refused(reason)])):
+                    return False
+                self.counters.refused += 1
+        return True
 
     def _write_each(self, decoded: Decoded) -> None:
         refused = self._writer.write_each(decoded.ticks, decoded.aggregates)

@@ -20,8 +20,8 @@ class Refused:
     payload: bytes | None
     origin: dict[str, Any]
 
-    def to_dead_letter(self) -> bytes:
-        return dead_letter(self.reason, self.payload, self.origin, stage=STAGE)
+    def to_dead_letter(self, slim: bool = False) -> bytes:
+        return dead_letter(STAGE, self.reason, self.origin, self.payload, self.key, slim=slim)
 
 
 @dataclass(frozen=True)

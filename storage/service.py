@@ -11,7 +11,7 @@ from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from kafka.errors import KafkaError
 
-from common.topics import ensure_topics
+from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics
 from storage import schema
 from storage.cluster import build_cluster
 from storage.consumer import Backoff, StorageLoop
@@ -79,6 +79,11 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
         )
         if created is None:
             return
+        try:
+            check_dead_letters_fit(settings.bootstrap_servers, settings.dead_letter_topic)
+        except TopicTooSmall as e:
+            logger.warning("%s; until then a dead letter too large for it is sent without its "
+                           "bytes (metadata only)", e)  # fmt: skip
         consumer = KafkaConsumer(
             settings.ticks_topic,
             settings.aggregates_topic,
@@ -94,8 +99,18 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
         )
+        # Not idempotent: kafka-python's idempotent producer turns a record Kafka refuses for
+        # good (too large for the topic) into a fatal state that fails every later send, where
+        # the sink must go on with the metadata-only letter. Storage's dead letters are
+        # at-least-once anyway (a batch read again after a crash sends its letters again).
         dead_letters = DeadLetterSink(
-            KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5),
+            KafkaProducer(
+                bootstrap_servers=settings.bootstrap_servers,
+                client_id="stock-storage-dead-letters",
+                acks="all",
+                enable_idempotence=False,
+                linger_ms=5,
+            ),
             settings.dead_letter_topic,
         )
         StorageLoop(

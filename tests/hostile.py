@@ -7,6 +7,7 @@ would write it straight into the topic.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -169,3 +170,74 @@ def overflow_in_sum_ticks(symbol: str, ts_ms: int, n: int) -> list[Hostile]:
         )
         for i in range(n)
     ]
+
+
+# --- Large records: what a misrouted file or an attacker writes, up to the broker's limit --------
+
+# The broker's default message.max.bytes (1 MiB + 12): the largest record batch it takes.
+BROKER_MAX_MESSAGE_BYTES = 1_048_588
+# A record batch's header (61 bytes) and one record's framing, with room to spare.
+BATCH_OVERHEAD = 200
+CONTENTS = ("ascii", "binary", "invalid-utf8", "control", "escapes")
+
+
+def sizes(broker_max: int = BROKER_MAX_MESSAGE_BYTES) -> dict[str, int]:
+    """The value sizes to try: 4 KiB to just under what the broker takes in one record."""
+    return {
+        "4k": 4 * 1024,
+        "64k": 64 * 1024,
+        "512k": 512 * 1024,
+        "900k": 900 * 1000,
+        "max": broker_max - BATCH_OVERHEAD,
+    }
+
+
+def filler(content: str, size: int, seed: int = 0) -> bytes:
+    """`size` bytes of one kind of content (CONTENTS)."""
+    rng = random.Random(f"{seed}:{content}:{size}")
+    if content == "ascii":
+        return bytes(rng.choices(range(32, 127), k=size))
+    if content == "binary":
+        return rng.randbytes(size)
+    if content == "invalid-utf8":
+        # Mostly text, with bytes no UTF-8 text holds (0xff, a lone continuation byte).
+        return bytes(rng.choice((0xFF, 0x80, 0x41, 0x61, 0x20)) for _ in range(size))
+    if content == "control":
+        # Every one of these is written \u00XX in JSON text: 6 bytes for 1.
+        return bytes(rng.choices(range(0, 32), k=size))
+    if content == "escapes":
+        # Almost only characters JSON must escape: quotes, backslashes, control characters.
+        return bytes(rng.choices(b'"\\\x00\x01\n\t\x1f', k=size))
+    raise ValueError(f"no content {content!r}")
+
+
+def large_records(broker_max: int = BROKER_MAX_MESSAGE_BYTES, seed: int = 0) -> list[Hostile]:
+    """Every size of sizes() in every kind of CONTENTS, keyed by a symbol; then keys of up to
+    100 KB (as large as a key may be with a value beside it)."""
+    out = [
+        Hostile(f"{content}-{name}", b"AAPL", filler(content, size, seed))
+        for name, size in sizes(broker_max).items()
+        for content in CONTENTS
+    ]
+    for content in CONTENTS:
+        out.append(Hostile(f"key-{content}-100k", filler(content, 100_000, seed + 1), b"{}"))
+    out.append(
+        Hostile("key-and-value", filler("escapes", 100_000, seed), filler("control", 900_000))
+    )
+    return out
+
+
+def clipped_from(clipped: dict | None, raw: bytes | None) -> bool:
+    """True when a dead letter's key or payload (common.contract.clipped_bytes) was made from
+    `raw`: its length and digest, and what it kept is the start of it (all of it unless cut)."""
+    from common.contract import dead_letter_bytes
+
+    if raw is None or clipped is None:
+        return raw is None and clipped is None
+    kept = dead_letter_bytes(clipped)
+    return (
+        clipped["bytes"] == len(raw)
+        and clipped["sha256"] == hashlib.sha256(raw).hexdigest()
+        and raw.startswith(kept)
+        and clipped["clipped"] == (kept != raw)
+    )

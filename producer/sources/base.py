@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from common.contract import Tick
+from common.contract import Tick, short
 
 if TYPE_CHECKING:  # the HTTP client imports SourceError from here
     from producer.http_client import HttpClient
@@ -73,12 +73,6 @@ def load_json(body: bytes) -> tuple[object, str | None]:
         return None, "nested too deeply"
     except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None, f"not JSON ({type(e).__name__})"
-
-
-def short(value: object, limit: int = 60) -> str:
-    """A value quoted in a reason: what a hostile answer sends can be huge."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 class PolledSource(ABC):

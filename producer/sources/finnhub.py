@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from common.contract import Tick
+from common.contract import Tick, short
 from producer.http_client import HttpClient
 from producer.settings import Secret
 from producer.sources.base import (
@@ -23,7 +23,6 @@ from producer.sources.base import (
     SourceError,
     clip,
     load_json,
-    short,
 )
 
 logger = logging.getLogger(__name__)

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from common.contract import Tick
+from common.contract import Tick, short
 from common.times import epoch_ms
-from producer.sources.base import Item, Rejected, StreamSource, short
+from producer.sources.base import Item, Rejected, StreamSource
 
 # Column names as written in a header -> the column they stand for.
 COLUMN_NAMES = {

@@ -20,7 +20,7 @@ from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from common.contract import SYMBOL_PATTERN, Tick
+from common.contract import SYMBOL_PATTERN, Tick, short
 from producer.sources.base import (
     Failed,
     Item,
@@ -28,7 +28,6 @@ from producer.sources.base import (
     Rejected,
     SourceError,
     clip,
-    short,
 )
 
 logger = logging.getLogger(__name__)

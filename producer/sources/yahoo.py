@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from common.contract import Tick
+from common.contract import Tick, short
 from producer.sources.base import (
     Failed,
     Item,
@@ -24,7 +24,6 @@ from producer.sources.base import (
     SourceError,
     clip,
     load_json,
-    short,
 )
 
 logger = logging.getLogger(__name__)

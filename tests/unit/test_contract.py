@@ -12,7 +12,9 @@ from common.contract import (
     ContractError,
     Tick,
     dead_letter,
+    dead_letter_bytes,
     parse_symbols,
+    read_dead_letter,
     validate_symbol,
 )
 
@@ -139,12 +141,17 @@ def test_inconsistent_aggregates_are_rejected(overrides, reason):
         aggregate(**overrides).validated(now=NOW)
 
 
-def test_dead_letter_keeps_reason_origin_and_raw_bytes():
-    record = json.loads(dead_letter("bad price", b'{"price": -1}', {"topic": "ticks", "offset": 7}))
+def test_dead_letter_keeps_stage_reason_origin_and_raw_bytes():
+    record = read_dead_letter(
+        dead_letter("storage", "bad price", {"topic": "ticks", "offset": 7}, b'{"price": -1}')
+    )
+    assert record["stage"] == "storage"
     assert record["reason"] == "bad price"
     assert record["origin"] == {"topic": "ticks", "offset": 7}
-    assert record["payload"] == '{"price": -1}'
-    assert json.loads(dead_letter("garbage", b"\xff", {}))["payload"] == "\\xff"
+    assert record["payload"]["data"] == '{"price": -1}' and record["key"] is None
+    garbage = read_dead_letter(dead_letter("storage", "garbage", {"o": 1}, b"\xff"))
+    assert garbage["payload"]["encoding"] == "base64"
+    assert dead_letter_bytes(garbage["payload"]) == b"\xff"
 
 
 @pytest.mark.parametrize(

@@ -155,3 +155,33 @@ def dashboard(services, topics, schema_keyspace, tmp_path) -> Iterator[RunningDa
     finally:
         codes = stages.stop_all()
     assert codes.get("dashboard") == 0, f"the dashboard did not stop cleanly:\n{stages.tails()}"
+
+
+def live_tick_arrives(url: str, bootstrap: str, ticks_topic: str, symbol: str) -> dict:
+    """Open /api/live for `symbol` and keep publishing new ticks of it (price above 200, volume
+    7) until one comes through the stream; that event."""
+    from common.contract import Tick, now_ms
+    from tests.integration.storage.conftest import produce
+
+    with urllib.request.urlopen(f"{url}api/live?symbol={symbol}", timeout=30) as stream:  # noqa: S310 - loopback
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        assert stream.readline() == b"retry: 2000\n"
+        assert stream.readline() == b"event: hello\n"
+        seq = 0
+        seen: list[dict] = []
+
+        def arrived() -> bool:
+            # The dashboard's group reads from the end once it has joined: keep sending new
+            # ticks until one comes through.
+            nonlocal seq
+            seq += 1
+            produce(bootstrap, ticks_topic,
+                    [Tick(symbol, 200.0 + seq, 7, now_ms(), "pytest", seq).to_json()])  # fmt: skip
+            line = stream.readline()
+            while line and not line.startswith(b'data: {"latest"'):
+                line = stream.readline()
+            seen.append(json.loads(line[len(b"data: ") :]))
+            return any(e.get("symbol") == symbol and e.get("ticks") for e in seen)
+
+        wait_until(arrived, 60, f"a live tick of {symbol}", every_s=0.1)
+    return next(e for e in seen if e.get("ticks"))

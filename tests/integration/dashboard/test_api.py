@@ -4,7 +4,6 @@ storage stage, read back through `python -m dashboard`; bad requests answered wi
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 import urllib.request
 
@@ -14,7 +13,7 @@ from common.contract import Aggregate, Tick, now_ms
 from common.polling import wait_until
 from tests.integration.storage.conftest import produce, storage_running
 
-from .conftest import get
+from .conftest import get, live_tick_arrives
 
 DAY = 86_400_000
 MIDNIGHT = now_ms() // DAY * DAY  # today's, UTC: the data straddles it
@@ -130,29 +129,7 @@ def test_health_shows_storage_lag_and_the_dead_letters_of_the_last_hour(services
 
 
 def test_live_stream_delivers_new_ticks_of_the_chosen_symbol(services, topics, stored):
-    url = stored.url + "api/live?symbol=DASHA"
-    with urllib.request.urlopen(url, timeout=30) as stream:  # noqa: S310 - loopback
-        assert stream.headers["Content-Type"].startswith("text/event-stream")
-        assert stream.readline() == b"retry: 2000\n"
-        assert stream.readline() == b"event: hello\n"
-        seq = 0
-        seen: list[dict] = []
-
-        def arrived() -> bool:
-            # The dashboard's group reads from the end once it has joined: keep sending new
-            # ticks until one comes through.
-            nonlocal seq
-            seq += 1
-            produce(services.bootstrap_servers, topics["ticks"],
-                    [Tick("DASHA", 200.0 + seq, 7, now_ms(), "pytest", seq).to_json()])  # fmt: skip
-            line = stream.readline()
-            while line and not line.startswith(b'data: {"latest"'):
-                line = stream.readline()
-            seen.append(json.loads(line[len(b"data: ") :]))
-            return any(e.get("symbol") == "DASHA" and e.get("ticks") for e in seen)
-
-        wait_until(arrived, 60, "a live tick of DASHA", every_s=0.1)
-    event = next(e for e in seen if e.get("ticks"))
+    event = live_tick_arrives(stored.url, services.bootstrap_servers, topics["ticks"], "DASHA")
     ts, price, volume = event["ticks"][-1]
     assert price > 200 and volume == 7
     assert ["DASHA", price, ts] == event["latest"][0][:3]

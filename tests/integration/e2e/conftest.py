@@ -1,17 +1,21 @@
 """The whole pipeline as the user runs it: producer, processor and storage as subprocesses.
 
 Each test gets its own topics, keyspace, consumer group and checkpoint directory, so runs never
-see each other's data. The producer publishes seeded simulated ticks (`--sim-seed`, `--sim-start`,
-`--max-ticks`), which `producer.simulated_ticks` regenerates exactly: that list is what the
-tables must end up holding, and what the reference aggregation is computed from.
+see each other's data. The producer publishes seeded simulated ticks (`--sim-seed`, `--sim-start`),
+which `producer.simulated_ticks` regenerates exactly: that list is what the tables must end up
+holding, and what the reference aggregation is computed from. A run of a fixed count ends by
+itself (`--max-ticks`); an open run (count None) streams until the test stops the producer, and
+the count it published (its summary line) says which prefix of that list is expected: a fault
+test's stream then lasts until the fault has happened, however slow the machine.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,10 @@ REPO = Path(__file__).resolve().parents[3]
 STAGES = ("storage", "processor", "producer")
 # Seconds each stage gets to stop on SIGTERM at teardown before it is killed.
 _STOP_GRACE_S = 30.0
+# The longest an open run streams before the producer stops by itself (a safety net: the test
+# stops it long before, once its fault has happened).
+OPEN_RUN_S = 15 * 60
+_SUMMARY = re.compile(r"summary source=\S+ fetched=(\d+) published=(\d+) rejected=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -35,20 +43,26 @@ class Run:
 
     symbols: tuple[str, ...]
     seed: int
-    count: int
+    # None: open, until the test stops the producer (Pipeline.stop_producer), at most OPEN_RUN_S.
+    count: int | None
     rate: float
     windows_ms: tuple[int, ...] = (10_000,)
-    # Far above the event-time span of a run (count / rate seconds), so no tick can ever be
-    # behind the watermark, however batches are cut or however long a fault holds a stage
-    # back: every tick must count, and the plain reference aggregation is the expected result.
-    watermark: str = "5m"
+    # Far above the event-time span of a run, so no tick can ever be behind the watermark,
+    # however batches are cut or however long a fault holds a stage back: every tick must
+    # count, and the plain reference aggregation is the expected result.
+    watermark: str = "30m"
     start_ms: int = field(default_factory=now_ms)
 
     def __post_init__(self) -> None:
-        span_ms = self.count / self.rate * 1000
-        assert span_ms < 60_000, "keep runs shorter than the watermark allows"
+        assert self.max_ticks / self.rate < 25 * 60, "keep runs shorter than the watermark"
+
+    @property
+    def max_ticks(self) -> int:
+        """What the producer is told to stop after: the count, or an open run's cap."""
+        return self.count if self.count is not None else int(self.rate * OPEN_RUN_S)
 
     def ticks(self) -> list[Tick]:
+        assert self.count is not None, "an open run's count is known once the producer stopped"
         return list(simulated_ticks(self.seed, self.symbols, self.count, self.start_ms, self.rate))
 
 
@@ -78,7 +92,7 @@ class Pipeline:
 
     def start_producer(self, run: Run) -> int:
         self.run = run
-        # It exits by design after MAX_TICKS.
+        # It exits by design after MAX_TICKS (an open run's cap), or when stop_producer() asks.
         return self.start(
             "producer",
             {
@@ -87,7 +101,7 @@ class Pipeline:
                 "SIM_SEED": str(run.seed),
                 "SIM_START": str(run.start_ms),
                 "SIM_RATE": str(run.rate),
-                "MAX_TICKS": str(run.count),
+                "MAX_TICKS": str(run.max_ticks),
                 "STATS_INTERVAL": "5s",
             },
         )
@@ -148,6 +162,48 @@ class Pipeline:
         )
         code = self.stages.exit_code("producer")
         assert code == 0, f"the producer exited with {code}:\n{self.tail('producer')}"
+        self._take_count()
+
+    def stop_producer(self, more_ticks: int = 0, timeout_s: float = 120.0) -> int:
+        """End an open run: once `more_ticks` more ticks are in the ticks topic (so some flow
+        through whatever a fault left behind), SIGTERM the producer; it flushes and exits 0.
+        The run's count becomes what it published."""
+        if more_ticks:
+            target = self.produced() + more_ticks
+            self.wait_until(lambda: self.produced() >= target, timeout_s,
+                            f"{more_ticks} more ticks to be produced")  # fmt: skip
+        self.stages.stop("producer")
+        self.wait_producer_done(timeout_s)
+        assert self.run is not None and self.run.count is not None
+        return self.run.count
+
+    def _take_count(self) -> None:
+        """The run's count from the producer's summary line: every tick it fetched was
+        published (none refused or lost), so they are the first `published` of the run."""
+        run = self.run
+        assert run is not None
+        found = _SUMMARY.findall(self.stages.log_text("producer"))
+        assert found, f"no summary line from the producer:\n{self.tail('producer')}"
+        fetched, published, rejected = map(int, found[-1])
+        assert fetched == published and rejected == 0, found[-1]
+        if run.count is None:
+            self.run = replace(run, count=published)
+        else:
+            assert published == run.count, f"published {published} of {run.count}"
+
+    def produced(self) -> int:
+        """Records in the ticks topic so far (the producer's, and any a test wrote there)."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.env["KAFKA_BOOTSTRAP_SERVERS"], enable_auto_commit=False
+        )
+        try:
+            topic = self.topics["ticks"]
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+            return sum(consumer.end_offsets(tps).values())
+        finally:
+            consumer.close()
 
     # --- what is stored --------------------------------------------------------------------
 
@@ -229,21 +285,23 @@ class Pipeline:
         return problems
 
     def dead_letters(self) -> list[dict]:
-        """Every dead letter so far, decoded."""
-        import json
-
+        """Every dead letter so far, checked against the contract and decoded."""
+        from common.contract import read_dead_letter
         from tests.integration.storage.conftest import read_to_end
 
         topic = self.topics["dead_letters"]
-        return [
-            json.loads(r.value) for r in read_to_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
-        ]
+        records = read_to_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], topic)
+        return [read_dead_letter(r.value) for r in records]
 
     def assert_exact(self, timeout_s: float = 120.0, dead_letters: int = 0) -> None:
         """Wait for the pipeline to drain into exactly the expected tables, then check again."""
+        assert self.run is not None, "start_producer() first"
+        if self.run.count is None:
+            self.stop_producer(timeout_s=timeout_s)
+        else:
+            self.wait_producer_done(timeout_s)
         run = self.run
-        assert run is not None
-        self.wait_producer_done(timeout_s)
+        assert run.count is not None
         # Counting first is cheap; the full comparison only runs once the count is right.
         self.wait_until(lambda: self.stored_tick_count() >= run.count, timeout_s,
                         f"{run.count} ticks to be stored")  # fmt: skip

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from common.contract import Aggregate, Tick
+from common.polling import poll_paced
 from common.reference import Identity, aggregate_batches, latest, window_start
 from processor import queries
 from processor.progress import ProgressTracker
@@ -57,7 +58,7 @@ def read_all(bootstrap: str, topic: str) -> list:
         deadline = time.monotonic() + 30
         while any(consumer.position(tp) < end[tp] for tp in partitions):
             assert time.monotonic() < deadline, f"could not read {topic} to its end"
-            for batch in consumer.poll(timeout_ms=500).values():
+            for batch in poll_paced(consumer, 500).values():
                 records.extend(batch)
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
@@ -173,3 +174,59 @@ def source_server():
     server = SourceServer().start()
     yield server
     server.stop()
+
+
+def run_until_dead_lettered(
+    query, settings: ProcessorSettings, expected: dict, letters: int, timeout_s: float = 600
+) -> tuple[list, dict, ProgressTracker]:
+    """Let a running query work until the dead-letter topic holds `letters` records and the
+    aggregates equal `expected`, failing at once if the query stops; the dead letters, the
+    final aggregates and the query's progress totals."""
+    from common.reference import differences
+
+    tracker = ProgressTracker()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        tracker.poll([query])
+        assert query.isActive, f"the query stopped: {query.exception()}"
+        found = read_all(settings.bootstrap_servers, settings.dead_letter_topic)
+        final = output_aggregates(settings.bootstrap_servers, settings.aggregates_topic)[1]
+        if len(found) >= letters and not differences(expected, final):
+            break
+        assert time.monotonic() < deadline, (
+            f"{len(found)} of {letters} dead letters; {differences(expected, final)[:5]}"
+        )
+        time.sleep(1)  # between two reads of the topics, not a wait for readiness
+    tracker.poll([query])
+    assert query.isActive and query.exception() is None
+    return found, final, tracker
+
+
+def start_job(settings: ProcessorSettings, jars, log: Path, **env: str):
+    """`python -m processor` on these settings in a process group of its own (a kill takes
+    the JVM and the Python workers with it), logging to `log`; `env` adds or overrides."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[3]
+    full = {
+        **os.environ,
+        "PYTHONPATH": str(repo),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "TICKS_TOPIC": settings.ticks_topic,
+        "AGGREGATES_TOPIC": settings.aggregates_topic,
+        "DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+        "CHECKPOINT_DIR": str(settings.checkpoint_dir),
+        "TRIGGER_INTERVAL": "300ms",
+        "SHUFFLE_PARTITIONS": "2",
+        "SPARK_MASTER": "local[2]",
+        "SPARK_JARS": ",".join(str(j) for j in jars),
+        "LOG_LEVEL": "INFO",
+        **env,
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "processor"],
+            cwd=repo, env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
-from common.contract import Tick
+from common.contract import Tick, read_dead_letter
 from common.reference import aggregate, differences
+from tests.hostile import clipped_from
 from tests.integration.processor.conftest import T0, keyed, output_aggregates, read_all, tick
 
 BAD = [
@@ -40,7 +39,7 @@ def test_bad_messages_go_to_dead_letters_and_good_ones_still_count(
     _, final = output_aggregates(settings.bootstrap_servers, settings.aggregates_topic)
     assert differences(aggregate(good_first + good_later, (60_000,)), final) == []
 
-    letters = [json.loads(r.value) for r in read_all(settings.bootstrap_servers,
+    letters = [read_dead_letter(r.value) for r in read_all(settings.bootstrap_servers,
                                                      settings.dead_letter_topic)]  # fmt: skip
     assert sorted(d["origin"]["offset"] for d in letters) == bad_offsets
     for letter in letters:
@@ -48,8 +47,7 @@ def test_bad_messages_go_to_dead_letters_and_good_ones_still_count(
         assert letter["stage"] == "processor"
         assert letter["reason"]
         raw = bad[bad_offsets.index(letter["origin"]["offset"])][1]
-        if raw is not None and raw.isascii():
-            assert letter["payload"] == raw.decode()
+        assert clipped_from(letter["payload"], raw)
     reasons = {d["origin"]["offset"]: d["reason"] for d in letters}
     assert "price" in reasons[bad_offsets[2]]
     assert "symbol" in reasons[bad_offsets[3]]
@@ -64,7 +62,7 @@ def test_a_tick_far_ahead_of_its_kafka_timestamp_is_refused(processor_settings, 
     runner = batch_runner(settings)
     future = Tick("AAPL", 1.0, 1, T0 + 10 * 365 * 86_400_000, "test")
     runner.run(keyed([future]))
-    (letter,) = [json.loads(r.value) for r in read_all(settings.bootstrap_servers,
+    (letter,) = [read_dead_letter(r.value) for r in read_all(settings.bootstrap_servers,
                                                        settings.dead_letter_topic)]  # fmt: skip
     assert "future" in letter["reason"]
     assert read_all(settings.bootstrap_servers, settings.aggregates_topic) == []

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import random
-import time
 
-from common.contract import MAX_VOLUME, Tick
+from common.contract import MAX_VOLUME, Tick, read_dead_letter
 from common.reference import aggregate, differences
 from processor import aggregation, queries
-from processor.progress import ProgressTracker
 from tests.hostile import corpus, overflow_in_sum_ticks
-from tests.integration.processor.conftest import T0, keyed, output_aggregates, produce, read_all
+from tests.integration.processor.conftest import (
+    T0,
+    keyed,
+    produce,
+    run_until_dead_lettered,
+)
 
 WINDOWS = (10_000, 60_000, 300_000)
 
@@ -36,30 +39,16 @@ def test_hostile_records_are_dead_lettered_once_and_stop_nothing(spark, processo
     rng.shuffle(mixed)
 
     query = queries.start(spark, settings, queries.Trigger(200))
-    tracker = ProgressTracker()
     try:
         offsets = produce(settings.bootstrap_servers, settings.ticks_topic, [r for _, r in mixed])
         hostile_offsets = sorted(o for o, (good, _) in zip(offsets, mixed, strict=True) if not good)
         expected = aggregate(valid, WINDOWS)
-        deadline = time.monotonic() + 600
-        while True:
-            tracker.poll([query])
-            assert query.isActive, f"the query stopped: {query.exception()}"
-            letters = read_all(settings.bootstrap_servers, settings.dead_letter_topic)
-            final = output_aggregates(settings.bootstrap_servers, settings.aggregates_topic)[1]
-            if len(letters) >= len(hostile) and not differences(expected, final):
-                break
-            assert time.monotonic() < deadline, (
-                f"{len(letters)} of {len(hostile)} dead letters; {differences(expected, final)[:5]}"
-            )
-            time.sleep(1)
-        assert query.isActive and query.exception() is None
-        tracker.poll([query])
+        letters, final, tracker = run_until_dead_lettered(query, settings, expected, len(hostile))
     finally:
         query.stop()
 
     assert differences(expected, final) == []
-    seen = [json.loads(r.value) for r in letters]
+    seen = [read_dead_letter(r.value) for r in letters]
     assert sorted(d["origin"]["offset"] for d in seen) == hostile_offsets, "each exactly once"
     for letter in seen:
         assert letter["stage"] == "processor"
@@ -83,7 +72,7 @@ def test_a_window_whose_volume_would_overflow_is_dead_lettered_not_a_failed_batc
     by_topic = {r["topic"]: r for r in out}
     assert sorted(by_topic) == ["aggs", "dead"]
     assert by_topic["dead"]["key"] == b"AAPL"
-    letter = json.loads(by_topic["dead"]["value"])
+    letter = read_dead_letter(by_topic["dead"]["value"])
     assert "volume" in letter["reason"] and letter["stage"] == "processor"
     assert letter["origin"] == {"symbol": "AAPL", "window_ms": 60_000, "window_start": T0}
     assert json.loads(by_topic["aggs"]["value"])["volume"] == 3 * MAX_VOLUME

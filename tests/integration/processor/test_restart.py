@@ -8,45 +8,31 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from common.polling import wait_until
 from common.reference import aggregate, differences
-from tests.integration.processor.conftest import keyed, output_aggregates, produce, tick
+from tests.integration.processor.conftest import (
+    keyed,
+    output_aggregates,
+    produce,
+    start_job,
+    tick,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 WINDOWS = (10_000, 60_000, 300_000)
 
 
-def _start(settings, jars, log: Path, starting_offsets: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "TICKS_TOPIC": settings.ticks_topic,
-        "AGGREGATES_TOPIC": settings.aggregates_topic,
-        "DEAD_LETTER_TOPIC": settings.dead_letter_topic,
-        "CHECKPOINT_DIR": str(settings.checkpoint_dir),
-        "WINDOWS": "10s,1m,5m",
-        "WATERMARK": "30s",
-        "TRIGGER_INTERVAL": "300ms",
+def _start(settings, jars, log: Path, starting_offsets: str):
+    return start_job(
+        settings, jars, log,
+        WINDOWS="10s,1m,5m", WATERMARK="30s",
         # Small batches, so the stream takes many of them and the kill lands mid-stream.
-        "MAX_OFFSETS_PER_TRIGGER": "100",
-        "SHUFFLE_PARTITIONS": "2",
-        "SPARK_MASTER": "local[2]",
-        "SPARK_JARS": ",".join(str(j) for j in jars),
-        "STARTING_OFFSETS": starting_offsets,
-        "LOG_LEVEL": "INFO",
-    }
-    with log.open("ab") as out:
-        # Its own process group: the kill takes the JVM and Python workers down with it.
-        return subprocess.Popen(
-            [sys.executable, "-m", "processor"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        MAX_OFFSETS_PER_TRIGGER="100", STARTING_OFFSETS=starting_offsets,
+    )  # fmt: skip
 
 
 def _wait_for(condition, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from common.polling import wait_until
+from common.polling import poll_paced, wait_until
 from tests.unit.producer.servers import SourceServer
 
 
@@ -39,10 +39,10 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60)
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
+            for batch in poll_paced(consumer, 500).values():
                 records += [Record(r.key, r.value, r.partition, r.offset) for r in batch]
             if len(records) >= expected:
-                for batch in consumer.poll(timeout_ms=1000).values():
+                for batch in poll_paced(consumer, 1000).values():
                     records += [Record(r.key, r.value, r.partition, r.offset) for r in batch]
                 break
     finally:

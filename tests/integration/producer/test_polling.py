@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
-from common.contract import Tick
+from common.contract import Tick, read_dead_letter
 from producer.publisher import Publisher
 from producer.runner import Runner
 from producer.settings import parse_settings
@@ -54,7 +53,7 @@ def test_polling_skips_unchanged_quotes_and_dead_letters_bad_ones(
         ("AAPL", 230.49, now_s * 1000),
         ("AAPL", 230.55, (now_s + 60) * 1000),
     ]
-    letters = [json.loads(r.value) for r in read_topic(services.bootstrap_servers, dead, 2)]
+    letters = [read_dead_letter(r.value) for r in read_topic(services.bootstrap_servers, dead, 2)]
     # Once each: an unchanged rejection is not repeated every round.
     assert sorted(d["origin"]["symbol"] for d in letters) == ["BAD", "NOPE"]
     assert counters.failed >= 2  # DOWN failed in every round, without stopping the others

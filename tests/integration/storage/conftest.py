@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from common.contract import message_key
-from common.polling import wait_until
+from common.polling import poll_paced, wait_until
 from storage.settings import StorageSettings
 
 
@@ -121,10 +121,18 @@ def committed_offsets(admin, group: str) -> dict:
 
 def all_committed(admin, settings: StorageSettings) -> bool:
     """True once the group's committed offsets reach the end of both input topics."""
+    from kafka.errors import KafkaError
+
     ends = end_offsets(
         settings.bootstrap_servers, [settings.ticks_topic, settings.aggregates_topic]
     )
-    done = committed_offsets(admin, settings.consumer_group)
+    try:
+        done = committed_offsets(admin, settings.consumer_group)
+    except KafkaError as e:
+        # A broker that has just started has no group coordinator yet: not committed so far.
+        if getattr(e, "retriable", False):
+            return False
+        raise
     return all(done.get(tp, 0) >= end for tp, end in ends.items() if end > 0)
 
 
@@ -151,11 +159,16 @@ def with_group(settings: StorageSettings, group: str) -> StorageSettings:
     return replace(settings, consumer_group=group)
 
 
-def send_all(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]) -> list:
-    """Send (topic, key, value) records in order; their (topic, partition, offset) as written."""
+def send_all(
+    bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]], **config
+) -> list:
+    """Send (topic, key, value) records in order; their (topic, partition, offset) as written.
+    `config` goes to the client (compression_type, max_request_size ...)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, **{"acks": "all", "linger_ms": 20, **config}
+    )
     try:
         futures = [producer.send(topic, key=key, value=value) for topic, key, value in records]
         producer.flush(timeout=120)
@@ -178,7 +191,7 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 120) -> list:
         records: list = []
 
         def done() -> bool:
-            for batch in consumer.poll(timeout_ms=500).values():
+            for batch in poll_paced(consumer, 500).values():
                 records.extend(batch)
             return all(consumer.position(tp) >= end for tp, end in ends.items())
 

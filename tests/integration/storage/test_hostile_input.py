@@ -6,10 +6,9 @@ valid tick around them is stored exactly once.
 
 from __future__ import annotations
 
-import json
 import random
 
-from common.contract import Tick, message_key, now_ms
+from common.contract import Tick, message_key, now_ms, read_dead_letter
 from tests.hostile import corpus, overflow_in_sum_ticks
 from tests.integration.storage.conftest import (
     all_committed,
@@ -56,7 +55,8 @@ def test_storage_survives_a_hostile_corpus_and_stores_every_valid_tick_once(
     assert len(stored) == len(set(stored)), "a tick stored twice"
     assert set(stored) == {t.identity for t in valid}
 
-    letters = [json.loads(r.value) for r in read_to_end(s.bootstrap_servers, s.dead_letter_topic)]
+    written = read_to_end(s.bootstrap_servers, s.dead_letter_topic)
+    letters = [read_dead_letter(r.value) for r in written]
     by_origin = {}
     for letter in letters:
         o = letter["origin"]

@@ -3,12 +3,13 @@ latest prices that never move back, and dead letters for what breaks the contrac
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 
 from kafka import KafkaConsumer
 
-from common.contract import Aggregate, Tick, now_ms
+from common.contract import Aggregate, Tick, dead_letter_bytes, now_ms, read_dead_letter
 from storage.cluster import connect
 from storage.writer import CassandraWriter
 from tests.integration.storage.conftest import (
@@ -117,14 +118,15 @@ def test_latest_prices_never_move_back_on_an_older_tick(services, make_keyspace)
 
 
 def read_all(bootstrap: str, topic: str, expected: int) -> list[dict]:
-    """The topic's records as JSON, read until `expected` arrived (plus a moment for extras)."""
+    """The topic's dead letters, checked and decoded, read until `expected` arrived (plus a
+    moment for extras)."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     letters: list[dict] = []
     try:
         wait_until(
             lambda: (
                 letters.extend(
-                    json.loads(r.value) for rs in consumer.poll(500).values() for r in rs
+                    read_dead_letter(r.value) for rs in consumer.poll(500).values() for r in rs
                 )
                 or len(letters) >= expected
             ),
@@ -132,7 +134,7 @@ def read_all(bootstrap: str, topic: str, expected: int) -> list[dict]:
             f"{expected} dead letters",
         )
         # Anything extra (a duplicate, a wrongly refused record) would show up now.
-        letters.extend(json.loads(r.value) for rs in consumer.poll(1000).values() for r in rs)
+        letters.extend(read_dead_letter(r.value) for rs in consumer.poll(1000).values() for r in rs)
     finally:
         consumer.close()
     return letters
@@ -166,17 +168,18 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_writer_keeps_goi
     }
     letters = read_all(s.bootstrap_servers, s.dead_letter_topic, len(bad) + 1)
     assert len(letters) == len(bad) + 1
-    by_payload = {letter["payload"]: letter for letter in letters}
+    by_digest = {letter["payload"]["sha256"]: letter for letter in letters}
     offsets = set()
     for payload, reason in bad.items():
-        letter = by_payload[payload.decode()]
+        letter = by_digest[hashlib.sha256(payload).hexdigest()]
+        assert payload.startswith(dead_letter_bytes(letter["payload"]))
         assert reason in letter["reason"]
         assert letter["origin"]["topic"] == s.ticks_topic
         assert letter["stage"] == "storage"
         offsets.add((letter["origin"]["partition"], letter["origin"]["offset"]))
     assert len({p for p, _ in offsets}) == 1
     assert sorted(o for _, o in offsets) == list(range(1, len(bad) + 1))
-    aggregate_letter = by_payload['{"symbol": "AAPL"}']
+    aggregate_letter = by_digest[hashlib.sha256(b'{"symbol": "AAPL"}').hexdigest()]
     assert "missing field" in aggregate_letter["reason"]
     assert aggregate_letter["origin"]["topic"] == s.aggregates_topic
 

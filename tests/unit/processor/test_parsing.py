@@ -1,7 +1,5 @@
-import json
-
-from common.contract import MAX_VOLUME, Tick
-from processor.parsing import STAGE, dead_letter_payload, verdict
+from common.contract import MAX_VOLUME, Tick, dead_letter_bytes, read_dead_letter
+from processor.parsing import STAGE, dead_letter_record, verdict
 
 TS = 1_699_999_800_000
 GOOD = Tick("AAPL", 230.49, 100, TS, "finnhub", 2)
@@ -48,12 +46,16 @@ def test_future_is_judged_against_the_kafka_timestamp():
     assert verdict(b"AAPL", GOOD.to_json(), -1)[-1] is None
 
 
-def test_dead_letter_payload_keeps_reason_stage_origin_and_raw_bytes():
-    assert dead_letter_payload(b"AAPL", GOOD.to_json(), TS, "ticks", 0, 7) is None
-    letter = json.loads(dead_letter_payload(b"AAPL", b"garbage", TS, "ticks", 2, 41))
+def test_dead_letter_record_keeps_reason_stage_origin_and_raw_bytes():
+    assert dead_letter_record(b"AAPL", GOOD.to_json(), TS, "ticks", 0, 7) is None
+    key, value = dead_letter_record(b"AAPL", b"garbage", TS, "ticks", 2, 41)
+    letter = read_dead_letter(value)
+    assert key == b"AAPL"
     assert letter["origin"] == {"topic": "ticks", "partition": 2, "offset": 41}
     assert letter["stage"] == STAGE == "processor"
-    assert letter["payload"] == "garbage"
+    assert dead_letter_bytes(letter["payload"]) == b"garbage"
+    assert dead_letter_bytes(letter["key"]) == b"AAPL"
     assert "JSON" in letter["reason"]
-    tombstone = json.loads(dead_letter_payload(b"AAPL", None, TS, "ticks", 0, 1))
-    assert tombstone["payload"] == "" and "tombstone" in tombstone["reason"]
+    _, value = dead_letter_record(b"AAPL", None, TS, "ticks", 0, 1)
+    tombstone = read_dead_letter(value)
+    assert tombstone["payload"] is None and "tombstone" in tombstone["reason"]

@@ -1,9 +1,7 @@
-import json
-
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 
-from common.contract import Aggregate, Tick, now_ms
+from common.contract import Aggregate, Tick, dead_letter_bytes, now_ms, read_dead_letter
 from storage.decode import decode
 
 
@@ -40,8 +38,8 @@ def test_good_and_bad_records_are_sorted_and_offsets_cover_all_of_them():
     assert "symbol" in reasons[2]
     assert "missing field" in reasons[3]
     assert "key b'MSFT' does not match symbol 'AAPL'" in reasons[4]
-    letter = json.loads(out.refused[0].to_dead_letter())
-    assert letter["payload"] == "{not json"
+    letter = read_dead_letter(out.refused[0].to_dead_letter())
+    assert dead_letter_bytes(letter["payload"]) == b"{not json"
     assert letter["origin"] == {"topic": "t", "partition": 0, "offset": 5}
     assert letter["stage"] == "storage"
     assert out.refused[0].key == b"k"
