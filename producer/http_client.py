@@ -37,9 +37,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from producer.sources.base import SourceError
-
 logger = logging.getLogger(__name__)
+
+
+class SourceError(Exception):
+    """A request to a source failed; the message says why, without secrets."""
+
 
 # Yahoo refuses clients that do not look like a browser; the others do not mind.
 USER_AGENT = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from producer.http_client import HttpClient
+from producer.http_client import HttpClient, SourceError
 from producer.settings import ProducerSettings
 from producer.sources.base import (
     Failed,
@@ -12,7 +12,6 @@ from producer.sources.base import (
     NoData,
     PolledSource,
     Rejected,
-    SourceError,
     StreamSource,
 )
 

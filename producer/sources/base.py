@@ -22,21 +22,14 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from common.contract import Tick, short
-
-if TYPE_CHECKING:  # the HTTP client imports SourceError from here
-    from producer.http_client import HttpClient
+from producer.http_client import HttpClient
 
 logger = logging.getLogger(__name__)
 
 # Raw bodies kept in a dead letter; a whole HTML error page adds nothing past this.
 MAX_RAW_BYTES = 2048
-
-
-class SourceError(Exception):
-    """A request to a source failed; the message says why, without secrets."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 
 from common.contract import Tick, short
-from producer.http_client import HttpClient
+from producer.http_client import HttpClient, SourceError
 from producer.settings import Secret
 from producer.sources.base import (
     Failed,
@@ -20,7 +20,6 @@ from producer.sources.base import (
     NoData,
     PolledSource,
     Rejected,
-    SourceError,
     clip,
     load_json,
 )

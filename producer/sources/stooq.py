@@ -21,12 +21,12 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from common.contract import SYMBOL_PATTERN, Tick, short
+from producer.http_client import SourceError
 from producer.sources.base import (
     Failed,
     Item,
     PolledSource,
     Rejected,
-    SourceError,
     clip,
 )
 

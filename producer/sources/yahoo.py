@@ -15,13 +15,13 @@ from typing import Any
 from urllib.parse import quote
 
 from common.contract import Tick, short
+from producer.http_client import SourceError
 from producer.sources.base import (
     Failed,
     Item,
     NoData,
     PolledSource,
     Rejected,
-    SourceError,
     clip,
     load_json,
 )

@@ -80,3 +80,101 @@ def test_a_stage_reaching_for_stack_is_caught(tmp_path: Path) -> None:
         "from . import settings\n\ndef jars():\n    from stack.artifacts import resolve\n"
     )
     assert imported_packages(source, "processor") == {"processor", "stack"}
+
+
+# --- No import cycles, between packages or inside one ------------------------------------------
+
+
+def module_of(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path, layers: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (at any depth, type-checking blocks included:
+    a cycle that only works because of import order, or only while not type checking, is one)."""
+    files = [p for layer in layers if (root / layer).is_dir() for p in (root / layer).rglob("*.py")
+             if not _SKIP_DIRS & set(p.relative_to(root).parts)]  # fmt: skip
+    modules = {module_of(p, root): p for p in files}
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets: set[str | None] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(known(alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = package
+                for _ in range(max(node.level - 1, 0)):
+                    base = base.rpartition(".")[0]
+                source = node.module or ""
+                if node.level:
+                    source = f"{base}.{source}" if source else base
+                # `from package import module` imports the module; `from module import name`
+                # the module.
+                targets.update(
+                    known(f"{source}.{a.name}") if f"{source}.{a.name}" in modules
+                    else known(source)
+                    for a in node.names
+                )  # fmt: skip
+        graph[module] = {t for t in targets if t is not None and t != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles_anywhere() -> None:
+    graph = import_graph(ROOT, (*MAY_IMPORT, *UNCONSTRAINED))
+    assert len(graph) > 50, "the import graph looks empty"
+    assert cycles(graph) == []
+
+
+def test_a_cycle_inside_a_package_is_caught(tmp_path: Path) -> None:
+    package = tmp_path / "producer"
+    (package / "sources").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sources" / "__init__.py").write_text("")
+    (package / "client.py").write_text("from producer.sources.base import Error\n")
+    (package / "sources" / "base.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..client import Client\n"
+    )
+    (package / "plain.py").write_text("from producer import client\n")
+    graph = import_graph(tmp_path, ("producer",))
+    assert cycles(graph) == [["producer.client", "producer.sources.base"]]
+    assert graph["producer.plain"] == {"producer.client"}

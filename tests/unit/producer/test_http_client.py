@@ -7,8 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from producer.http_client import MAX_RETRY_AFTER_S, HttpClient, parse_retry_after
-from producer.sources.base import SourceError
+from producer.http_client import MAX_RETRY_AFTER_S, HttpClient, SourceError, parse_retry_after
 from tests.unit.producer.servers import Answer
 
 
