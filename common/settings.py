@@ -188,36 +188,6 @@ def log_level(text: str) -> str:
     return level
 
 
-# The pipeline's topics: flag stem, environment twin, default name, what flows there.
-_TOPICS = {
-    "ticks": ("TICKS_TOPIC", TICKS_TOPIC, "raw ticks, keyed by symbol"),
-    "aggregates": ("AGGREGATES_TOPIC", AGGREGATES_TOPIC, "windowed aggregates, keyed by symbol"),
-    "dead-letter": ("DEAD_LETTER_TOPIC", DEAD_LETTER_TOPIC, "refused input, with the reason"),
-}
-
-
-def add_kafka_options(parser: EnvArgumentParser, *topics: str) -> None:
-    """--bootstrap-servers and the --<name>-topic options a stage uses, the same in every stage."""
-    parser.add_env_argument(
-        BOOTSTRAP_SERVERS.flag,
-        env=BOOTSTRAP_SERVERS.env,
-        default=BOOTSTRAP_SERVERS.default,
-        type=BOOTSTRAP_SERVERS.check,
-        help=BOOTSTRAP_SERVERS.help,
-    )
-    for name in topics:
-        env, default, what = _TOPICS[name]
-        parser.add_env_argument(
-            f"--{name}-topic", env=env, type=topic_name, default=default, help=f"topic of {what}"
-        )
-
-
-def add_log_level(parser: EnvArgumentParser) -> None:
-    parser.add_env_argument(
-        "--log-level", env="LOG_LEVEL", type=log_level, default="INFO", help="logging level"
-    )
-
-
 # --- Settings declared once --------------------------------------------------------------------
 # A stage's settings are a frozen dataclass whose fields are declared with `option()`: the flag,
 # its environment twin, the default (as text, checked like a flag value), the help and the check

@@ -194,7 +194,16 @@ def test_pipeline_commands_are_real_entry_points_with_real_flags(name):
     module = command[2]
     environ = service_env(name)
     parser = parser_for(module, environ)
-    parser.parse_args(command[3:])  # a bad flag or env value exits (SystemExit) here
+    args = parser.parse_args(command[3:])  # a bad flag or env value exits (SystemExit) here
+    # And what compose sets is what the stage gets: each variable its parser declares.
+    checked = 0
+    for action in parser._actions:
+        found = re.search(r"\[env: (\w+)\]", action.help or "")
+        if found and found.group(1) in environ and hasattr(args, action.dest):
+            raw = environ[found.group(1)]
+            assert getattr(args, action.dest) == (action.type(raw) if action.type else raw)
+            checked += 1
+    assert checked, f"{name}: none of its environment reaches its settings"
 
 
 @pytest.mark.parametrize("name", OURS)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from common.contract import Aggregate, Tick
-from common.polling import poll_paced
+from common.polling import poll_paced, wait_until
 from common.reference import Identity, aggregate_batches, latest, window_start
 from processor import queries
 from processor.progress import ProgressTracker
@@ -185,18 +185,22 @@ def run_until_dead_lettered(
     from common.reference import differences
 
     tracker = ProgressTracker()
-    deadline = time.monotonic() + timeout_s
-    while True:
+    found: list = []
+    final: dict = {}
+
+    def done() -> bool:
         tracker.poll([query])
+        found[:] = read_all(settings.bootstrap_servers, settings.dead_letter_topic)
+        final.clear()
+        final.update(output_aggregates(settings.bootstrap_servers, settings.aggregates_topic)[1])
+        return len(found) >= letters and not differences(expected, final)
+
+    def running() -> None:
         assert query.isActive, f"the query stopped: {query.exception()}"
-        found = read_all(settings.bootstrap_servers, settings.dead_letter_topic)
-        final = output_aggregates(settings.bootstrap_servers, settings.aggregates_topic)[1]
-        if len(found) >= letters and not differences(expected, final):
-            break
-        assert time.monotonic() < deadline, (
-            f"{len(found)} of {letters} dead letters; {differences(expected, final)[:5]}"
-        )
-        time.sleep(1)  # between two reads of the topics, not a wait for readiness
+
+    wait_until(done, timeout_s, f"{letters} dead letters and the expected aggregates", every_s=1.0,
+               check=running, describe=lambda: f"{len(found)} dead letters; "
+               f"{differences(expected, final)[:5]}")  # fmt: skip
     tracker.poll([query])
     assert query.isActive and query.exception() is None
     return found, final, tracker

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import time
+import contextlib
 from dataclasses import dataclass
 
 import pytest
 
-from common.polling import poll_paced, wait_until
+from common.polling import WaitTimeout, poll_paced, wait_until
 from tests.unit.producer.servers import SourceServer
 
 
@@ -36,15 +36,16 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60)
         enable_auto_commit=False,
     )
     records: list[Record] = []
-    deadline = time.monotonic() + timeout_s
+
+    def read(timeout_ms: int) -> int:
+        for batch in poll_paced(consumer, timeout_ms).values():
+            records.extend(Record(r.key, r.value, r.partition, r.offset) for r in batch)
+        return len(records)
+
     try:
-        while time.monotonic() < deadline:
-            for batch in poll_paced(consumer, 500).values():
-                records += [Record(r.key, r.value, r.partition, r.offset) for r in batch]
-            if len(records) >= expected:
-                for batch in poll_paced(consumer, 1000).values():
-                    records += [Record(r.key, r.value, r.partition, r.offset) for r in batch]
-                break
+        with contextlib.suppress(WaitTimeout):  # the callers' counts say what is missing
+            wait_until(lambda: read(500) >= expected, timeout_s, f"{expected} records of {topic}")
+        read(1000)
     finally:
         consumer.close()
     return records
