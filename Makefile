@@ -10,10 +10,8 @@ PYTHON := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # What the pipeline follows, for `make up` and `make local`: SYMBOLS=AAPL,MSFT SOURCE=yahoo INTERVAL=5
-SYMBOLS ?= AAPL,MSFT,GOOG
-SOURCE ?= simulated
-INTERVAL ?= 1
-export SYMBOLS SOURCE INTERVAL
+# Unset, each stage uses its own default (declared once, in its settings).
+export SYMBOLS SOURCE INTERVAL WINDOWS
 COMPOSE ?= docker compose
 
 
@@ -78,7 +76,8 @@ clean: ## stop the Docker pipeline and DELETE its volumes (all stored ticks and 
 	$(COMPOSE) down -v --remove-orphans
 
 local: $(VENV_STAMP) ## run the whole pipeline natively, without Docker (Ctrl-C stops everything)
-	$(PYTHON) -m stack local --symbols "$(SYMBOLS)" --source "$(SOURCE)" --interval "$(INTERVAL)"
+	$(PYTHON) -m stack local $(if $(SYMBOLS),--symbols "$(SYMBOLS)") $(if $(SOURCE),--source "$(SOURCE)") \
+		$(if $(INTERVAL),--interval "$(INTERVAL)") $(if $(WINDOWS),--windows "$(WINDOWS)")
 
 clean-local: $(VENV_STAMP) ## DELETE the native stack's data, logs and checkpoints (keeps the jar cache)
 	$(PYTHON) -m stack down

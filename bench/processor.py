@@ -39,12 +39,13 @@ from common.settings import (
     parse_settings,
     positive_int,
     servers,
+    window_list,
 )
 from common.topics import ensure_topics
 from processor import queries
 from processor.progress import ProgressTracker
 from processor.session import build_session
-from processor.settings import ProcessorSettings, window_list
+from processor.settings import ProcessorSettings
 from stack import artifacts
 from stack.endpoints import services
 from stack.services import KAFKA, ZOOKEEPER

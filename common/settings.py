@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, TICKS_TOPIC
+from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, MAX_WINDOW_MS, TICKS_TOPIC
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -316,6 +316,38 @@ DEAD_LETTER_TOPIC_OPTION = Option(
     topic_name,
 )
 LOG_LEVEL = Option("--log-level", "LOG_LEVEL", "INFO", "logging level", log_level)
+
+
+def window_list(text: str) -> tuple[int, ...]:
+    """'10s,1m,5m' as ascending milliseconds; duplicates are refused rather than merged."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("give at least one window size, e.g. 1m or 10s,1m,5m")
+    sizes = [duration_ms(p) for p in parts]
+    too_long = [p for p, size in zip(parts, sizes, strict=True) if size > MAX_WINDOW_MS]
+    if too_long:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(too_long)}: a window is at most a day (an aggregate's window_ms is)"
+        )
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"{text!r} lists a window size twice")
+    return tuple(sorted(sizes))
+
+
+# The price sources the producer has (producer/sources builds each): named here so that what
+# starts the producer (stack local) checks a source name without importing the producer.
+PRICE_SOURCES = ("simulated", "yahoo", "stooq", "finnhub", "replay")
+
+
+# The window sizes the processor computes and the dashboard offers: declared once, here, so that
+# the two agree and every way of starting them (make local, make up) gets the same default.
+WINDOWS = Option(
+    "--windows",
+    "WINDOWS",
+    "10s,1m",
+    "tumbling window sizes, comma separated, each at most a day (e.g. 10s,1m,5m)",
+    window_list,
+)
 
 # Keyspace names cannot be bind markers: this check is what makes formatting them into CQL safe.
 KEYSPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")

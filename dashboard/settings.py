@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from common.contract import MAX_WINDOW_MS
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
@@ -17,12 +16,11 @@ from common.settings import (
     DEAD_LETTER_TOPIC_OPTION,
     LOG_LEVEL,
     TICKS_TOPIC_OPTION,
+    WINDOWS,
     EnvArgumentParser,
     add_options,
-    duration_ms,
     option,
     text,
-    tuple_of,
 )
 from common.settings import port as port_number
 
@@ -37,13 +35,6 @@ def listen_host(value: str) -> str:
             f"{value!r} is not a host to listen on: use an address such as 127.0.0.1 or 0.0.0.0"
         )
     return value
-
-
-def window_size(value: str) -> int:
-    ms = duration_ms(value)
-    if ms > MAX_WINDOW_MS:
-        raise argparse.ArgumentTypeError(f"window {value!r} is longer than a day")
-    return ms
 
 
 @dataclass(frozen=True)
@@ -70,21 +61,8 @@ class DashboardSettings:
     cassandra_hosts: tuple[str, ...] = CASSANDRA_HOSTS.field()
     cassandra_port: int = CASSANDRA_PORT.field()
     keyspace: str = CASSANDRA_KEYSPACE.field()
-    windows_ms: tuple[int, ...] = option(
-        "--windows",
-        "WINDOWS",
-        "1m",
-        "window sizes the processor computes, as it is given them (the chart offers these; 1m "
-        "is the default view)",
-        tuple_of(window_size),
-    )
+    windows_ms: tuple[int, ...] = WINDOWS.field()
     log_level: str = LOG_LEVEL.field()
-
-    def __post_init__(self) -> None:
-        if len(set(self.windows_ms)) != len(self.windows_ms):
-            raise ValueError("--windows lists a window size twice")
-        # Sorted once here so that the page's selector and the API agree on the order.
-        object.__setattr__(self, "windows_ms", tuple(sorted(self.windows_ms)))
 
     @property
     def default_window_ms(self) -> int:

@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.contract import MAX_WINDOW_MS
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
     DEAD_LETTER_TOPIC_OPTION,
     LOG_LEVEL,
     TICKS_TOPIC_OPTION,
+    WINDOWS,
     EnvArgumentParser,
     add_options,
     duration_ms,
@@ -29,22 +29,6 @@ from common.settings import (
 STARTING_OFFSETS = ("earliest", "latest")
 MASTER_PREFIXES = ("local", "spark://", "yarn", "k8s://")
 JARS_HINT = "`python -m stack jars` prints them for this machine"
-
-
-def window_list(text: str) -> tuple[int, ...]:
-    """'10s,1m,5m' as ascending milliseconds; duplicates are refused rather than merged."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError("give at least one window size, e.g. 1m or 10s,1m,5m")
-    sizes = [duration_ms(p) for p in parts]
-    too_long = [p for p, size in zip(parts, sizes, strict=True) if size > MAX_WINDOW_MS]
-    if too_long:
-        raise argparse.ArgumentTypeError(
-            f"{', '.join(too_long)}: a window is at most a day (an aggregate's window_ms is)"
-        )
-    if len(set(sizes)) != len(sizes):
-        raise argparse.ArgumentTypeError(f"{text!r} lists a window size twice")
-    return tuple(sorted(sizes))
 
 
 def jar_list(text: str) -> tuple[Path, ...]:
@@ -85,13 +69,7 @@ class ProcessorSettings:
         spark_master,
     )
     # Tumbling window sizes in milliseconds, ascending and distinct.
-    windows_ms: tuple[int, ...] = option(
-        "--windows",
-        "WINDOWS",
-        "1m",
-        "tumbling window sizes, comma separated (e.g. 10s,1m,5m)",
-        window_list,
-    )
+    windows_ms: tuple[int, ...] = WINDOWS.field()
     watermark_ms: int = option(
         "--watermark",
         "WATERMARK",

@@ -23,6 +23,7 @@ from common.settings import (
     BOOTSTRAP_SERVERS,
     DEAD_LETTER_TOPIC_OPTION,
     LOG_LEVEL,
+    PRICE_SOURCES,
     TICKS_TOPIC_OPTION,
     EnvArgumentParser,
     add_options,
@@ -34,10 +35,10 @@ from common.settings import (
     settings_from,
 )
 
-SOURCES = ("simulated", "yahoo", "stooq", "finnhub", "replay")
+SOURCES = PRICE_SOURCES
 POLLED_SOURCES = ("yahoo", "stooq", "finnhub")
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
-DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG", "AMZN", "NVDA")
+DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG")
 FINNHUB_KEY_ENV = "FINNHUB_API_KEY"
 # What an HTTP header value can carry: a key with a space or a newline would break the request.
 _API_KEY = re.compile(r"^[\x21-\x7e]{1,256}$")

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from common.logs import configure_logging
-from common.settings import EnvArgumentParser, duration_ms, positive_float, positive_int
+from common.settings import (
+    PRICE_SOURCES,
+    WINDOWS,
+    EnvArgumentParser,
+    positive_float,
+    positive_int,
+    window_list,
+)
 from stack import artifacts, lag
 from stack.local import LocalPipeline, LocalSettings
 from stack.native import NativeStack, StackError
@@ -42,7 +49,6 @@ def _add_service_options(sub: argparse.ArgumentParser) -> None:
     )
 
 
-_SOURCES = ("yahoo", "stooq", "finnhub", "simulated", "replay")
 # Options of the stack itself, which users also type after the subcommand.
 _GLOBAL_OPTIONS = ("--run-dir", "--cache-dir", "--log-level")
 
@@ -63,8 +69,7 @@ def _symbols(text: str) -> str:
 
 
 def _windows(text: str) -> str:
-    for part in text.split(","):
-        duration_ms(part)
+    window_list(text)  # the stages' own check, so that a bad list stops here, not in a child
     return text
 
 
@@ -148,29 +153,31 @@ def build_parser() -> EnvArgumentParser:
     )
     env = parser._environ
     local._environ = env
+    # No defaults here: a stage given nothing uses its own (the producer's symbols, source and
+    # interval; common.settings.WINDOWS), the same as under `make up`.
     local.add_env_argument(
         "--symbols",
         env="SYMBOLS",
-        default="AAPL,MSFT,GOOG",
         type=_symbols,
-        help="symbols to follow",
+        help="symbols to follow (default: the producer's)",
     )
     local.add_env_argument(
         "--source",
         env="PRICE_SOURCE",
-        default="simulated",
-        choices=_SOURCES,
-        help="price source",
+        choices=PRICE_SOURCES,
+        help="price source (default: the producer's, simulated)",
     )
     local.add_env_argument(
         "--interval",
         env="FETCH_INTERVAL",
         type=positive_float,
-        default="1",
-        help="seconds between fetches",
+        help="seconds between fetches of a polled source (default: the producer's)",
     )
     local.add_env_argument(
-        "--windows", env="WINDOWS", default="10s,1m", type=_windows, help="aggregate window sizes"
+        "--windows",
+        env="WINDOWS",
+        type=_windows,
+        help=f"aggregate window sizes (default: {WINDOWS.default})",
     )
     _add_service_options(local)
     sub.add_parser("resolve", help="fetch every jar into the cache (Kafka, Cassandra, Spark)")

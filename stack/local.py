@@ -34,10 +34,11 @@ DASHBOARD_PORT = 8050
 @dataclass(frozen=True)
 class LocalSettings:
     stack: StackSettings
-    symbols: str
-    source: str
-    interval: float
-    windows: str
+    # None: the stage's own default.
+    symbols: str | None
+    source: str | None
+    interval: float | None
+    windows: str | None
     keyspace: str = "stocks"
 
     @property
@@ -64,12 +65,11 @@ class LocalPipeline:
         s = self.settings
         env = dict(os.environ)
         env.update(self.stack.env())
+        given = {"SYMBOLS": s.symbols, "PRICE_SOURCE": s.source, "WINDOWS": s.windows,
+                 "FETCH_INTERVAL": None if s.interval is None else str(s.interval)}  # fmt: skip
+        env.update({name: value for name, value in given.items() if value is not None})
         env.update(
             {
-                "SYMBOLS": s.symbols,
-                "PRICE_SOURCE": s.source,
-                "FETCH_INTERVAL": str(s.interval),
-                "WINDOWS": s.windows,
                 "CASSANDRA_KEYSPACE": s.keyspace,
                 "CHECKPOINT_DIR": str(s.stack.run_dir / "checkpoints"),
                 "SPARK_JARS": ",".join(str(j) for j in self._spark_jars()),
@@ -134,10 +134,12 @@ class LocalPipeline:
     def _print_where_to_look(self, dashboard_port: str) -> None:
         s = self.settings.stack
         query_env = "" if s.cassandra_port == 9042 else f"CASSANDRA_PORT={s.cassandra_port} "
+        symbols = self.settings.symbols or "the producer's default"
+        source = self.settings.source or "the producer's default"
         print(
             f"""
 Stock-System is running natively. Press Ctrl-C to stop everything.
-  symbols      {self.settings.symbols}  (source: {self.settings.source})
+  symbols      {symbols}  (source: {source})
   dashboard    http://127.0.0.1:{dashboard_port}/
   Kafka        {s.bootstrap_servers}   topics: ticks, aggregates, dead-letters
   Cassandra    cqlsh {s.host} {s.cassandra_port}   keyspace: {self.settings.keyspace}

@@ -20,8 +20,8 @@ from common.settings import (
     servers,
     text,
     tuple_of,
+    window_list,
 )
-from processor.settings import window_list
 
 
 def rate_list(value: str) -> tuple[int, ...]:

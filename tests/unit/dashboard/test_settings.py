@@ -6,6 +6,7 @@ import pytest
 
 from common.settings import parse_settings
 from dashboard.settings import DashboardSettings, build_parser
+from processor.settings import parse_settings as processor_settings
 
 
 def settings(argv: list[str], environ: dict[str, str] | None = None) -> DashboardSettings:
@@ -15,7 +16,8 @@ def settings(argv: list[str], environ: dict[str, str] | None = None) -> Dashboar
 def test_defaults_listen_on_loopback_port_8050_with_the_processors_windows():
     s = settings([])
     assert (s.host, s.port, s.url) == ("127.0.0.1", 8050, "http://127.0.0.1:8050/")
-    assert s.windows_ms == (60_000,)
+    assert s.windows_ms == (10_000, 60_000) == processor_settings([]).windows_ms
+    assert s.default_window_ms == 60_000
     assert s.default_window_ms == 60_000
     assert s.consumer_group == "stock-dashboard"
     assert settings([], {"WINDOWS": "5m,10s,1m"}).windows_ms == (10_000, 60_000, 300_000)
@@ -39,7 +41,7 @@ def test_environment_twins_and_flags():
     [
         (["--port", "0"], "port number"),
         (["--windows", "1m,1m"], "window size twice"),
-        (["--windows", "2d"], "longer than a day"),
+        (["--windows", "2d"], "at most a day"),
         (["--cassandra-keyspace", "Bad-Name"], "keyspace"),
         (["--host", "a b"], "not a host"),
     ],
