@@ -239,19 +239,24 @@ def options_of(cls: type) -> list[tuple[str, Option]]:
 def add_options(parser: EnvArgumentParser, cls: type) -> None:
     """Every option a settings class declares, in declaration order."""
     for name, opt in options_of(cls):
-        if opt.boolean:
-            parser.add_env_flag(opt.flag, env=opt.env, help=opt.help).dest = name
-            continue
-        parser.add_env_argument(
-            opt.flag,
-            env=opt.env,
-            default=opt.default,
-            type=opt.check,
-            choices=opt.choices,
-            help=opt.help,
-            dest=name,
-            metavar=opt.flag.lstrip("-").upper().replace("-", "_"),
-        )
+        add_option(parser, opt, name)
+
+
+def add_option(parser: EnvArgumentParser, opt: Option, dest: str) -> None:
+    """One declared option on a parser, for a tool that has no settings class (stack)."""
+    if opt.boolean:
+        parser.add_env_flag(opt.flag, env=opt.env, help=opt.help).dest = dest
+        return
+    parser.add_env_argument(
+        opt.flag,
+        env=opt.env,
+        default=opt.default,
+        type=opt.check,
+        choices=opt.choices,
+        help=opt.help,
+        dest=dest,
+        metavar=opt.flag.lstrip("-").upper().replace("-", "_"),
+    )
 
 
 S = TypeVar("S")

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from common.logs import configure_logging
 from common.settings import (
+    LOG_LEVEL,
     PRICE_SOURCES,
     WINDOWS,
     EnvArgumentParser,
+    add_option,
     positive_float,
     positive_int,
     window_list,
@@ -120,7 +122,7 @@ def build_parser() -> EnvArgumentParser:
         default=default_cache_dir(),
         help="where resolved jars are kept",
     )
-    parser.add_env_argument("--log-level", env="LOG_LEVEL", default="INFO", help="logging level")
+    add_option(parser, LOG_LEVEL, "log_level")
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start the services and wait until each answers")

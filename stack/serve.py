@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from common.logs import configure_logging
-from common.settings import EnvArgumentParser, port, positive_int
+from common.settings import LOG_LEVEL, EnvArgumentParser, add_option, port, positive_int
 from stack import artifacts, readiness, services
 from stack.native import _BUILDERS, StackError
 from stack.services import CASSANDRA, KAFKA, SERVICES, ZOOKEEPER
@@ -51,7 +51,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
         default=default_cache_dir(),
         help="where the image build put the resolved jars",
     )
-    parser.add_env_argument("--log-level", env="LOG_LEVEL", default="INFO", help="logging level")
+    add_option(parser, LOG_LEVEL, "log_level")
     sub = parser.add_subparsers(dest="command", required=True)
     environ = parser._environ
     d = StackSettings()
