@@ -95,13 +95,16 @@ stack-status: $(VENV_STAMP) ## show whether each native service answers
 stack-resolve: $(VENV_STAMP) ## fetch the Kafka, Cassandra and Spark-connector jars into the cache
 	$(PYTHON) -m stack resolve
 
-.PHONY: bench bench-pipeline bench-producer bench-processor bench-storage cqlsh
+.PHONY: bench bench-pipeline bench-idle bench-producer bench-processor bench-storage cqlsh
 .PHONY: dashboard bench-dashboard
 
-bench: bench-pipeline bench-producer bench-processor bench-storage bench-dashboard ## run every benchmark (prints figures)
+bench: bench-pipeline bench-idle bench-producer bench-processor bench-storage bench-dashboard ## run every benchmark (prints figures)
 
 bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
 	$(PYTHON) -m bench.pipeline
+
+bench-idle: $(VENV_STAMP) ## the pipeline's CPU per process at rest and at 10, 100, 1,000 ticks/s (and per 1,000 ticks)
+	$(PYTHON) -m bench.idle
 
 bench-producer: $(VENV_STAMP) ## producer: simulated ticks/s into Kafka beside Kafka's own ProducerPerformance
 	$(PYTHON) -m bench.producer

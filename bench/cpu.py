@@ -37,3 +37,17 @@ def cpu_seconds(pid: int) -> float:
         total += sum(int(v) for v in fields[11:15]) / tick
         todo.extend(children.get(current, []))
     return total
+
+
+def cpu_model() -> str:
+    """The CPU's model name and the number of cores this process may use: printed with every
+    figure, so that figures from different hosts are never compared as if from one."""
+    name = "unknown CPU"
+    try:
+        for line in (_PROC / "cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"

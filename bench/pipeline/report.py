@@ -7,6 +7,7 @@ import os
 import platform
 from datetime import datetime
 
+from bench.cpu import cpu_model
 from bench.pipeline.measure import DRAIN_SHARE, KEPT_UP, MIN_DRAIN_S, PhaseResult
 from bench.pipeline.settings import BenchSettings
 from common.settings import format_duration
@@ -87,7 +88,7 @@ def report(results: list[PhaseResult], bench: BenchSettings, started: datetime) 
             f"ZooKeeper, Kafka, Cassandra, Spark and the three stages "
             f"({'attached services' if bench.attached else 'its own stack'}); "
             f"load average at the end {load}; {platform.python_implementation()} "
-            f"{platform.python_version()}.",
+            f"{platform.python_version()}; {cpu_model()}.",
             "",
             table(results, bench),
             "",

@@ -1,0 +1,41 @@
+"""bench.idle's settings and table: rates including 0 (at rest), totals and CPU per 1,000 ticks
+worked out from the measured cores."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+
+import pytest
+
+from bench.idle import IdleSettings, build_parser, rates, report
+from common.settings import parse_settings
+
+
+def test_rates_take_zero_sort_and_drop_repeats():
+    assert rates("100,0,10,10") == (0, 10, 100)
+    for bad in ("", "-1", "ten"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            rates(bad)
+
+
+def test_defaults_measure_rest_and_three_rates():
+    idle, _ = parse_settings(IdleSettings, build_parser({}), [])
+    assert idle.rates == (0, 10, 100, 1000)
+    assert (idle.warm_up_s, idle.measure_s, idle.symbols) == (60.0, 60.0, 3)
+
+
+def test_the_table_totals_each_rate_and_gives_cpu_per_thousand_ticks():
+    idle, _ = parse_settings(IdleSettings, build_parser({}), [])
+    results = {
+        0: {"processor": 0.5, "storage": 0.01, "kafka": 0.09},
+        100: {"processor": 0.75, "storage": 0.05, "producer": 0.02, "kafka": 0.1},
+    }
+    text = report(results, idle, datetime(2026, 12, 5, tzinfo=timezone.utc))
+    lines = text.splitlines()
+    assert "| processor | 0.500 | 0.750 |" in lines
+    assert "| producer | - | 0.020 |" in lines
+    assert "| **all** | **0.600** | **0.920** |" in lines
+    # 0.92 cores at 100 ticks/s: 9.2 CPU-seconds per 1,000 ticks; none at rest.
+    assert "| CPU-s per 1,000 ticks | - | 9.2 |" in lines
+    assert "cores" in lines[2]  # the CPU model and core count are part of every table
