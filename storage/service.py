@@ -46,73 +46,15 @@ def init_schema(settings: StorageSettings) -> None:
 
 def serve(settings: StorageSettings, stop: threading.Event) -> None:
     """Consume until `stop` is set; the batch in flight is stored and committed first."""
-    from kafka import KafkaConsumer, KafkaProducer
-
-    clusters = []
+    clusters: list = []
     consumer = None
     dead_letters = None
-
-    def cassandra_writer() -> CassandraWriter:
-        cluster = build_cluster(settings.cassandra_hosts, settings.cassandra_port)
-        clusters.append(cluster)
-        try:
-            session = cluster.connect()
-            schema.apply(session, settings.keyspace, settings.replication)
-            return CassandraWriter(
-                session,
-                settings.keyspace,
-                ticks_ttl_s=settings.ticks_ttl_s,
-                aggregates_ttl_s=settings.aggregates_ttl_s,
-                concurrency=settings.write_concurrency,
-            ).prepare()
-        except (NoHostAvailable, DriverException):
-            cluster.shutdown()
-            raise
-
     try:
-        writer = _until_ready("Cassandra", cassandra_writer, stop)
-        if writer is None:
+        writer = _until_ready("Cassandra", lambda: _cassandra_writer(settings, clusters), stop)
+        if writer is None or _until_ready("Kafka", lambda: _kafka_topics(settings), stop) is None:
             return
-        topics = [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic]
-        created = _until_ready(
-            "Kafka", lambda: ensure_topics(settings.bootstrap_servers, topics), stop
-        )
-        if created is None:
-            return
-        try:
-            check_dead_letters_fit(settings.bootstrap_servers, settings.dead_letter_topic)
-        except TopicTooSmall as e:
-            logger.warning("%s; until then a dead letter too large for it is sent without its "
-                           "bytes (metadata only)", e)  # fmt: skip
-        consumer = KafkaConsumer(
-            settings.ticks_topic,
-            settings.aggregates_topic,
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=settings.consumer_group,
-            client_id="stock-storage",
-            enable_auto_commit=False,
-            # A new group starts from the oldest retained record: nothing in Kafka is skipped.
-            auto_offset_reset="earliest",
-            max_poll_records=settings.batch_size,
-            # The client's default (45 s) would leave a crashed writer's partitions idle that
-            # long before the group hands them to a restarted or surviving writer.
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
-        )
-        # Not idempotent: kafka-python's idempotent producer turns a record Kafka refuses for
-        # good (too large for the topic) into a fatal state that fails every later send, where
-        # the sink must go on with the metadata-only letter. Storage's dead letters are
-        # at-least-once anyway (a batch read again after a crash sends its letters again).
-        dead_letters = DeadLetterSink(
-            KafkaProducer(
-                bootstrap_servers=settings.bootstrap_servers,
-                client_id="stock-storage-dead-letters",
-                acks="all",
-                enable_idempotence=False,
-                linger_ms=5,
-            ),
-            settings.dead_letter_topic,
-        )
+        consumer = _consumer(settings)
+        dead_letters = _dead_letter_sink(settings)
         StorageLoop(
             consumer,
             writer,
@@ -129,3 +71,73 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
             dead_letters.close()
         for cluster in clusters:
             cluster.shutdown()
+
+
+def _cassandra_writer(settings: StorageSettings, clusters: list) -> CassandraWriter:
+    """A writer on a connected session with the schema applied; its cluster goes in `clusters`
+    (shut down by the caller), or is shut down here when connecting fails."""
+    cluster = build_cluster(settings.cassandra_hosts, settings.cassandra_port)
+    clusters.append(cluster)
+    try:
+        session = cluster.connect()
+        schema.apply(session, settings.keyspace, settings.replication)
+        return CassandraWriter(
+            session,
+            settings.keyspace,
+            ticks_ttl_s=settings.ticks_ttl_s,
+            aggregates_ttl_s=settings.aggregates_ttl_s,
+            concurrency=settings.write_concurrency,
+        ).prepare()
+    except (NoHostAvailable, DriverException):
+        cluster.shutdown()
+        clusters.remove(cluster)
+        raise
+
+
+def _kafka_topics(settings: StorageSettings) -> list[str]:
+    """The three topics, created when missing; a dead-letter topic too small is warned of."""
+    topics = [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic]
+    created = ensure_topics(settings.bootstrap_servers, topics)
+    try:
+        check_dead_letters_fit(settings.bootstrap_servers, settings.dead_letter_topic)
+    except TopicTooSmall as e:
+        logger.warning("%s; until then a dead letter too large for it is sent without its "
+                       "bytes (metadata only)", e)  # fmt: skip
+    return created
+
+
+def _consumer(settings: StorageSettings):
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        settings.ticks_topic,
+        settings.aggregates_topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=settings.consumer_group,
+        client_id="stock-storage",
+        enable_auto_commit=False,
+        # A new group starts from the oldest retained record: nothing in Kafka is skipped.
+        auto_offset_reset="earliest",
+        max_poll_records=settings.batch_size,
+        # The client's default (45 s) would leave a crashed writer's partitions idle that
+        # long before the group hands them to a restarted or surviving writer.
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+    )
+
+
+def _dead_letter_sink(settings: StorageSettings) -> DeadLetterSink:
+    from kafka import KafkaProducer
+
+    # Not idempotent: kafka-python's idempotent producer turns a record Kafka refuses for good
+    # (too large for the topic) into a fatal state that fails every later send, where the sink
+    # must go on with the metadata-only letter. Storage's dead letters are at-least-once anyway
+    # (a batch read again after a crash sends its letters again).
+    producer = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="stock-storage-dead-letters",
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=5,
+    )
+    return DeadLetterSink(producer, settings.dead_letter_topic)
