@@ -81,7 +81,29 @@ class HealthProbe:
                 return {"ok": False, "error": f"Kafka did not answer: {type(e).__name__}: {e}"}
 
     def _measure(self) -> dict[str, Any]:
-        from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+        consumer = self._clients()
+        now = now_ms()
+        partitions = self._partitions(consumer)
+        every = [tp for tps in partitions.values() for tp in tps]
+        ends = consumer.end_offsets(every) if every else {}
+        topics = {}
+        for role in ("ticks", "aggregates", "dead_letters"):
+            newest = self._newest_timestamp(partitions[role], ends)
+            topics[role] = {
+                "topic": self._topics[role],
+                "messages_end": sum(ends.get(tp, 0) for tp in partitions[role]),
+                "newest_age_s": None if newest is None else max(0.0, (now - newest) / 1000),
+            }
+        return {
+            "checked_at": now,
+            "lag": self._lags(ends),
+            "dead_letters_last_hour": self._since(partitions["dead_letters"], ends, now - HOUR_MS),
+            "topics": topics,
+        }
+
+    def _clients(self) -> Any:
+        """The admin client and the consumer, made on first use; the consumer."""
+        from kafka import KafkaAdminClient, KafkaConsumer
 
         if self._admin is None:
             self._admin = KafkaAdminClient(
@@ -92,56 +114,41 @@ class HealthProbe:
                 enable_auto_commit=False,
                 request_timeout_ms=_TIMEOUT_MS + 1000,
             )
-        admin, consumer = self._admin, self._consumer
-        now = now_ms()
-        partitions: dict[str, list[TopicPartition]] = {}
+        return self._consumer
+
+    def _partitions(self, consumer: Any) -> dict[str, list]:
+        """Each watched topic's partitions, by role (none for a topic that does not exist)."""
+        from kafka import TopicPartition
+
+        partitions = {}
         for role, topic in self._topics.items():
             found = consumer.partitions_for_topic(topic) or set()
             partitions[role] = [TopicPartition(topic, p) for p in sorted(found)]
-        every = [tp for tps in partitions.values() for tp in tps]
-        ends = consumer.end_offsets(every) if every else {}
+        return partitions
 
-        dead = partitions["dead_letters"]
-        dead_last_hour = 0
-        if dead:
-            since = consumer.offsets_for_times({tp: now - HOUR_MS for tp in dead})
-            for tp in dead:
-                found = since.get(tp)
-                if found is not None:
-                    dead_last_hour += ends[tp] - found.offset
+    def _since(self, tps: list, ends: dict, since_ms: int) -> int:
+        """Records written to these partitions since `since_ms`."""
+        if not tps:
+            return 0
+        first = self._consumer.offsets_for_times({tp: since_ms for tp in tps})
+        return sum(ends[tp] - first[tp].offset for tp in tps if first.get(tp) is not None)
 
-        topics = {}
-        for role in ("ticks", "aggregates", "dead_letters"):
-            newest = self._newest_timestamp(partitions[role], ends)
-            topics[role] = {
-                "topic": self._topics[role],
-                "messages_end": sum(ends.get(tp, 0) for tp in partitions[role]),
-                "newest_age_s": None if newest is None else max(0.0, (now - newest) / 1000),
-            }
-
-        watched = {tp.topic: role for role, tps in partitions.items() for tp in tps}
+    def _lags(self, ends: dict) -> list[dict[str, Any]]:
+        """Every consumer group's lag on each watched topic it has committed offsets for."""
+        watched = {tp.topic for tp in ends}
         lags = []
-        for group in sorted(g["group_id"] for g in admin.list_groups()):
-            offsets = admin.list_group_offsets(group).get(group, {})
+        for group in sorted(g["group_id"] for g in self._admin.list_groups()):
+            offsets = self._admin.list_group_offsets(group).get(group, {})
             per_topic: dict[str, int] = {}
             for tp, meta in offsets.items():
                 if tp.topic in watched and tp in ends and meta.offset >= 0:
                     per_topic[tp.topic] = per_topic.get(tp.topic, 0) + ends[tp] - meta.offset
-            for topic, lag in sorted(per_topic.items()):
-                lags.append(
-                    {
-                        "group": group,
-                        "stage": _stage(group, self._own_group),
-                        "topic": topic,
-                        "lag": max(0, lag),
-                    }
-                )
-        return {
-            "checked_at": now,
-            "lag": lags,
-            "dead_letters_last_hour": dead_last_hour,
-            "topics": topics,
-        }
+            lags += [
+                {"group": group, "stage": _stage(group, self._own_group), "topic": topic,
+                 "lag": max(0, lag)}
+                for topic, lag in sorted(per_topic.items())
+            ]  # fmt: skip
+        return lags
 
     def _newest_timestamp(self, tps: list, ends: dict) -> int | None:
         """The timestamp of the newest record across the partitions (reads one record each)."""
