@@ -34,7 +34,7 @@ from common.logs import configure_logging
 from common.settings import positive_int
 from common.topics import ensure_topics
 from producer.publisher import Publisher
-from producer.runner import Runner
+from producer.runner import runner_for
 from producer.settings import DEFAULT_SYMBOLS, parse_settings
 from producer.sources import build_source
 from producer.sources.simulated import simulated_ticks
@@ -115,7 +115,7 @@ def bench_producer(bootstrap: str, n: int, kafka_args: list[str]) -> Figure:
     publisher = Publisher(settings, counters, source.name)
     publisher.open()  # topic creation and connecting are not what is measured
     started = time.perf_counter()
-    Runner(settings, source, publisher, counters, stop).run()
+    runner_for(settings, source, publisher, counters, stop).run()
     took = time.perf_counter() - started
     if counters.published != n or counters.delivery_failed:
         raise RuntimeError(f"benchmark run incomplete: {counters.line()}")

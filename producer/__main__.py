@@ -9,7 +9,7 @@ import threading
 
 from common.logs import configure_logging
 from producer.publisher import Publisher, PublishError
-from producer.runner import Runner
+from producer.runner import runner_for
 from producer.settings import parse_settings
 from producer.sources import build_source
 from producer.stats import Counters
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.ticks_topic,
     )  # fmt: skip
     try:
-        Runner(settings, source, publisher, counters, stop).run()
+        runner_for(settings, source, publisher, counters, stop).run()
     except PublishError as e:
         logger.error("%s", e)
         return 1

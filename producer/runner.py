@@ -1,4 +1,4 @@
-"""The fetch-and-publish loop: drives a source, hands what it gives to the publisher, counts.
+"""The fetch-and-publish loops: drive a source, hand what it gives to the publisher, count.
 
 Polled sources run on a `schedule` job every interval (never faster than the source's minimum);
 streaming sources are read as fast as they pace themselves. The stop flag is checked between
@@ -27,7 +27,23 @@ from producer.stats import Counters
 logger = logging.getLogger(__name__)
 
 
+def runner_for(
+    settings: ProducerSettings,
+    source: PolledSource | StreamSource,
+    publisher: Publisher,
+    counters: Counters,
+    stop: threading.Event,
+    clock: Callable[[], float] = time.monotonic,
+) -> Runner:
+    """The loop this source needs: rounds on a schedule (polled) or reading as it paces itself."""
+    kind = PolledRunner if isinstance(source, PolledSource) else StreamRunner
+    return kind(settings, source, publisher, counters, stop, clock)
+
+
 class Runner:
+    """What both loops share: opening and flushing the publisher, counting, the stats line,
+    and handing what is not a tick (a rejection, no data, a failure) where it goes."""
+
     def __init__(
         self,
         settings: ProducerSettings,
@@ -54,10 +70,7 @@ class Runner:
         self._next_stats = started + s.stats_interval_ms / 1000
         self._publisher.open()
         try:
-            if isinstance(self._source, PolledSource):
-                self._run_polled(self._source)
-            else:
-                self._run_stream(self._source)
+            self._loop()
         finally:
             try:
                 self._publisher.close()
@@ -70,9 +83,46 @@ class Runner:
                 )  # fmt: skip
         return self._counters
 
-    # --- streaming sources (simulated, replay) ------------------------------------------
+    def _loop(self) -> None:
+        raise NotImplementedError
 
-    def _run_stream(self, source: StreamSource) -> None:
+    def _other(self, item: Item) -> None:
+        c = self._counters
+        if isinstance(item, Rejected):
+            self._publisher.dead_letter(item.reason, item.raw, item.symbol)
+        elif isinstance(item, NoData):
+            c.empty += 1
+            if not self._seen(item.symbol, ("empty", item.reason)):
+                logger.warning("no data symbol=%s reason=%r", item.symbol, item.reason)
+        elif isinstance(item, Failed):
+            c.failed += 1
+            logger.warning("fetch failed symbols=%s reason=%r", ",".join(item.symbols), item.reason)
+        else:
+            raise TypeError(f"a source gave {type(item).__name__}, not a tick or an outcome")
+
+    def _maybe_log_stats(self) -> None:
+        now = self._clock()
+        if now >= self._next_stats:
+            self._next_stats = now + self._settings.stats_interval_ms / 1000
+            logger.info("stats source=%s %s", self._source.name, self._counters.line())
+
+    def _source_close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+    def _seen(self, symbol: str, state: tuple[str, object]) -> bool:
+        if self._last_seen.get(symbol) == state:
+            return True
+        self._last_seen[symbol] = state
+        return False
+
+
+class StreamRunner(Runner):
+    """Streaming sources (simulated, replay): read as fast as they pace themselves."""
+
+    def _loop(self) -> None:
+        source = self._source
         c = self._counters
         publish = self._publisher.publish
         stop = self._stop
@@ -101,9 +151,12 @@ class Runner:
             return
         logger.info("source=%s has no more ticks", source.name)
 
-    # --- polled sources (yahoo, stooq, finnhub) -------------------------------------------
 
-    def _run_polled(self, source: PolledSource) -> None:
+class PolledRunner(Runner):
+    """Polled sources (yahoo, stooq, finnhub): a round on a schedule, every interval."""
+
+    def _loop(self) -> None:
+        source = self._source
         s = self._settings
         interval = s.interval_ms / 1000
         floor = source.min_interval_s(len(s.symbols))
@@ -163,38 +216,5 @@ class Runner:
         else:
             self._other(item)
 
-    def _seen(self, symbol: str, state: tuple[str, object]) -> bool:
-        if self._last_seen.get(symbol) == state:
-            return True
-        self._last_seen[symbol] = state
-        return False
-
     def _reached_max(self) -> bool:
         return 0 < self._settings.max_ticks <= self._counters.fetched
-
-    # --- both ------------------------------------------------------------------------------
-
-    def _other(self, item: Item) -> None:
-        c = self._counters
-        if isinstance(item, Rejected):
-            self._publisher.dead_letter(item.reason, item.raw, item.symbol)
-        elif isinstance(item, NoData):
-            c.empty += 1
-            if not self._seen(item.symbol, ("empty", item.reason)):
-                logger.warning("no data symbol=%s reason=%r", item.symbol, item.reason)
-        elif isinstance(item, Failed):
-            c.failed += 1
-            logger.warning("fetch failed symbols=%s reason=%r", ",".join(item.symbols), item.reason)
-        else:
-            raise TypeError(f"a source gave {type(item).__name__}, not a tick or an outcome")
-
-    def _maybe_log_stats(self) -> None:
-        now = self._clock()
-        if now >= self._next_stats:
-            self._next_stats = now + self._settings.stats_interval_ms / 1000
-            logger.info("stats source=%s %s", self._source.name, self._counters.line())
-
-    def _source_close(self) -> None:
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            close()

@@ -21,7 +21,7 @@ import pytest
 
 from common.contract import Tick, dead_letter_bytes, read_dead_letter
 from producer.publisher import Publisher
-from producer.runner import Runner
+from producer.runner import runner_for
 from producer.settings import parse_settings
 from producer.sources import build_source
 from producer.stats import Counters
@@ -35,7 +35,7 @@ NOW_S = int(time.time()) - 60
 def start_runner(argv: list[str], bootstrap: str, source: str):
     settings = parse_settings(argv, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
     stop, counters = threading.Event(), Counters()
-    runner = Runner(
+    runner = runner_for(
         settings,
         build_source(settings, stop),
         Publisher(settings, counters, source),

@@ -6,7 +6,7 @@ import threading
 
 from common.contract import Tick, read_dead_letter
 from producer.publisher import Publisher
-from producer.runner import Runner
+from producer.runner import runner_for
 from producer.settings import parse_settings
 from producer.sources import build_source
 from producer.stats import Counters
@@ -36,7 +36,7 @@ def test_polling_skips_unchanged_quotes_and_dead_letters_bad_ones(
     stop = threading.Event()
     counters = Counters()
     source = build_source(settings, stop)
-    runner = Runner(settings, source, Publisher(settings, counters, "yahoo"), counters, stop)
+    runner = runner_for(settings, source, Publisher(settings, counters, "yahoo"), counters, stop)
     thread = threading.Thread(target=runner.run)
     thread.start()
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from common.contract import Tick, dead_letter_bytes, read_dead_letter
 from producer import simulated_ticks
 from producer.publisher import Publisher
-from producer.runner import Runner
+from producer.runner import runner_for
 from producer.settings import parse_settings
 from producer.sources import build_source
 from producer.stats import Counters
@@ -29,7 +29,7 @@ def run_in_process(argv: list[str], bootstrap: str) -> Counters:
     stop = threading.Event()
     counters = Counters()
     source = build_source(settings, stop)
-    Runner(settings, source, Publisher(settings, counters, source.name), counters, stop).run()
+    runner_for(settings, source, Publisher(settings, counters, source.name), counters, stop).run()
     return counters
 
 
