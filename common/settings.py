@@ -321,6 +321,14 @@ DEAD_LETTER_TOPIC_OPTION = Option(
     topic_name,
 )
 LOG_LEVEL = Option("--log-level", "LOG_LEVEL", "INFO", "logging level", log_level)
+READY_FILE = Option(
+    "--ready-file",
+    "READY_FILE",
+    None,
+    "a file the stage creates once it is running (consuming; its queries started) and removes "
+    "when it stops: what a supervisor waits on (common.ready)",
+    path_value,
+)
 
 
 def window_list(text: str) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ import time
 import zipfile
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     # spark-submit runs this file as a script: make the repository's packages importable.
@@ -24,6 +25,7 @@ import logging  # noqa: E402
 
 from common.contract import short  # noqa: E402
 from common.logs import configure_logging  # noqa: E402
+from common.ready import ready  # noqa: E402
 from common.settings import fail  # noqa: E402
 from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics  # noqa: E402
 from processor.progress import ProgressTracker  # noqa: E402
@@ -70,6 +72,7 @@ class Processor:
         self.settings = settings
         self.tracker = ProgressTracker()
         self._stop = threading.Event()
+        self._query: Any = None  # the running query, replaced by each restart
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -78,45 +81,12 @@ class Processor:
         s = self.settings
         ensure_topics(s.bootstrap_servers, [s.ticks_topic, s.aggregates_topic, s.dead_letter_topic])
         check_dead_letters_fit(s.bootstrap_servers, s.dead_letter_topic)
-        failures: deque[float] = deque()
-        query = self._start()
+        self._query = self._start()
         try:
-            while not self._stop.wait(_POLL_S):
-                self.tracker.poll([query])
-                if query.isActive:
-                    continue
-                error = query.exception()
-                permanent = _permanent_cause(error)
-                if permanent:
-                    raise PermanentFailure(
-                        f"query {query.name} failed with {permanent}, which a restart on the same "
-                        f"records would meet again; not restarting. Check the topics' settings "
-                        f"(max.message.bytes, ACLs); the checkpoint resumes once they are fixed: "
-                        f"{short(str(error).splitlines()[0] if error else '', 600)}"
-                    )
-                now = time.monotonic()
-                while failures and now - failures[0] > _RESTART_WINDOW_S:
-                    failures.popleft()
-                if len(failures) >= _MAX_RESTARTS:
-                    raise QueryFailed(
-                        f"query {query.name} failed {len(failures) + 1} times within "
-                        f"{_RESTART_WINDOW_S:.0f}s, last with: {error}"
-                    )
-                failures.append(now)
-                # Restarting from the checkpoint loses nothing: the failed batch is re-run from
-                # the offsets it logged, against the state it started from. (What the topic holds
-                # cannot fail a batch: every record is a tick or a dead letter.)
-                logger.error(
-                    "query=%s failed; restarting it from its checkpoint "
-                    "(restart %d of at most %d in %.0fs): %s",
-                    query.name,
-                    len(failures),
-                    _MAX_RESTARTS,
-                    _RESTART_WINDOW_S,
-                    str(error).splitlines()[0] if error else "stopped without an error",
-                )
-                query = self._start()
+            with ready(s.ready_file):
+                self._supervise()
         finally:
+            query = self._query
             if query.isActive:
                 query.stop()
             self.tracker.poll([query])
@@ -129,6 +99,47 @@ class Processor:
                     totals.late_dropped,
                     totals.dead_letters,
                 )
+
+    def _supervise(self) -> None:
+        """Watch the query until a stop is asked for, restarting it (self._query) on a failure
+        a restart can cure; raise on one it cannot."""
+        failures: deque[float] = deque()
+        while not self._stop.wait(_POLL_S):
+            query = self._query
+            self.tracker.poll([query])
+            if query.isActive:
+                continue
+            error = query.exception()
+            permanent = _permanent_cause(error)
+            if permanent:
+                raise PermanentFailure(
+                    f"query {query.name} failed with {permanent}, which a restart on the same "
+                    f"records would meet again; not restarting. Check the topics' settings "
+                    f"(max.message.bytes, ACLs); the checkpoint resumes once they are fixed: "
+                    f"{short(str(error).splitlines()[0] if error else '', 600)}"
+                )
+            now = time.monotonic()
+            while failures and now - failures[0] > _RESTART_WINDOW_S:
+                failures.popleft()
+            if len(failures) >= _MAX_RESTARTS:
+                raise QueryFailed(
+                    f"query {query.name} failed {len(failures) + 1} times within "
+                    f"{_RESTART_WINDOW_S:.0f}s, last with: {error}"
+                )
+            failures.append(now)
+            # Restarting from the checkpoint loses nothing: the failed batch is re-run from
+            # the offsets it logged, against the state it started from. (What the topic holds
+            # cannot fail a batch: every record is a tick or a dead letter.)
+            logger.error(
+                "query=%s failed; restarting it from its checkpoint "
+                "(restart %d of at most %d in %.0fs): %s",
+                query.name,
+                len(failures),
+                _MAX_RESTARTS,
+                _RESTART_WINDOW_S,
+                str(error).splitlines()[0] if error else "stopped without an error",
+            )
+            self._query = self._start()
 
     def _start(self):
         from processor import queries

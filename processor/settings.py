@@ -13,6 +13,7 @@ from common.settings import (
     BOOTSTRAP_SERVERS,
     DEAD_LETTER_TOPIC_OPTION,
     LOG_LEVEL,
+    READY_FILE,
     TICKS_TOPIC_OPTION,
     WINDOWS,
     EnvArgumentParser,
@@ -121,6 +122,7 @@ class ProcessorSettings:
         f"the Spark Kafka connector jars, comma separated ({JARS_HINT})",
         jar_list,
     )
+    ready_file: Path | None = READY_FILE.field()
     log_level: str = LOG_LEVEL.field()
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from common.polling import wait_until
 from stack import processes
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,11 @@ class Supervisor:
         may_exit: bool = False,
         log_name: str | None = None,
     ) -> int:
-        """Start `python -m <name>` (or argv) with the supervisor's environment plus `env`."""
+        """Start `python -m <name>` (or argv) with the supervisor's environment plus `env`, and
+        READY_FILE set to ready_file(name) (a stage creates it once running: see wait_ready)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.ready_file(name).unlink(missing_ok=True)
+        env = {"READY_FILE": str(self.ready_file(name)), **(env or {})}
         with self.log(log_name or name).open("ab") as log:
             proc = subprocess.Popen(  # noqa: S603 - argv is built by our own callers
                 argv or [sys.executable, "-m", name],
@@ -92,6 +96,21 @@ class Supervisor:
             self.may_exit.discard(name)
         logger.info("started %s pid=%d log=%s", name, proc.pid, self.log(log_name or name))
         return proc.pid
+
+    def ready_file(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.ready"
+
+    def wait_ready(self, name: str, timeout_s: float) -> None:
+        """Wait until the stage has created its ready file (common.ready); fail at once if a
+        stage exits meanwhile, with the logs' last lines."""
+        wait_until(
+            self.ready_file(name).exists,
+            timeout_s,
+            f"{name} to be ready ({self.log(name)})",
+            every_s=0.25,
+            check=self.check,
+            describe=self.tails,
+        )
 
     def alive(self, name: str) -> bool:
         return name in self.procs and self.procs[name].poll() is None

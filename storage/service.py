@@ -11,6 +11,7 @@ from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from kafka.errors import KafkaError
 
+from common.ready import ready
 from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics
 from storage import schema
 from storage.cluster import build_cluster
@@ -55,7 +56,7 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
             return
         consumer = _consumer(settings)
         dead_letters = _dead_letter_sink(settings)
-        StorageLoop(
+        loop = StorageLoop(
             consumer,
             writer,
             dead_letters,
@@ -63,7 +64,9 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
             aggregates_topic=settings.aggregates_topic,
             batch_size=settings.batch_size,
             stop=stop,
-        ).run()
+        )
+        with ready(settings.ready_file):
+            loop.run()
     finally:
         if consumer is not None:
             consumer.close(autocommit=False)

@@ -6,6 +6,7 @@ import argparse
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
@@ -15,6 +16,7 @@ from common.settings import (
     CASSANDRA_PORT,
     DEAD_LETTER_TOPIC_OPTION,
     LOG_LEVEL,
+    READY_FILE,
     TICKS_TOPIC_OPTION,
     EnvArgumentParser,
     add_options,
@@ -144,6 +146,7 @@ class StorageSettings:
         "most Kafka records polled and written per batch",
         positive_int,
     )
+    ready_file: Path | None = READY_FILE.field()
     log_level: str = LOG_LEVEL.field()
 
     def __post_init__(self) -> None:

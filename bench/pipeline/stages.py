@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.pipeline.settings import BenchSettings
-from common.polling import wait_until
 from stack.endpoints import Endpoints
 from stack.supervisor import Supervisor
 
@@ -99,8 +98,8 @@ class Stages:
         """Storage and the processor, waited for until each says it is consuming."""
         self.supervisor.start("storage")
         self.supervisor.start("processor")
-        self.wait_for_log("processor", "started queries", 180)
-        self.wait_for_log("storage", "consuming topics", 120)
+        self.supervisor.wait_ready("processor", 180)
+        self.supervisor.wait_ready("storage", 120)
 
     def start_producer(self, rate: int, count: int, log_name: str | None = None) -> None:
         """The simulated producer publishing `count` ticks at `rate`/s, then exiting."""
@@ -126,16 +125,6 @@ class Stages:
     def check(self) -> None:
         """Raise if a reader has exited: the figures would mean nothing."""
         self.supervisor.check()
-
-    def wait_for_log(self, stage: str, line: str, timeout_s: float) -> None:
-        wait_until(
-            lambda: line in self.supervisor.log_text(stage),
-            timeout_s,
-            f"{stage} to log {line!r} ({self.supervisor.log(stage)})",
-            every_s=0.5,
-            check=self.check,
-            describe=lambda: self.supervisor.tail(stage),
-        )
 
     def stop_all(self) -> None:
         """In data-flow order: the producer, then the processor, then storage."""

@@ -8,7 +8,6 @@ import time
 import uuid
 
 from bench.cpu import cpu_seconds
-from common.polling import wait_until
 from stack.settings import free_port
 from stack.supervisor import Supervisor
 from tests.conftest import _delete_topics
@@ -41,8 +40,7 @@ def test_started_before_their_topics_they_rest_then_stream(services, schema_keys
     try:
         dashboard = start_dashboard(stages, env)
         stages.start("storage")
-        wait_until(lambda: "consuming topics=" in stages.log_text("storage"), 120,
-                   "storage to consume", check=stages.check, describe=stages.tails)  # fmt: skip
+        stages.wait_ready("storage", 120)
 
         # At rest: nothing is published. The window is a measurement, not a wait for anything.
         pids = {name: stages.procs[name].pid for name in ("dashboard", "storage")}

@@ -85,13 +85,7 @@ def pipeline(services, topics, schema_keyspace, spark_jars, tmp_path):
     try:
         stages.start("storage")
         stages.start("processor")
-        wait_until(
-            lambda: "started queries" in stages.log_text("processor"),
-            180,
-            "the processor's queries to start",
-            check=stages.check,
-            describe=stages.tails,
-        )
+        stages.wait_ready("processor", 180)
         stages.start(
             "producer",
             [

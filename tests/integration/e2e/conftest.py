@@ -114,7 +114,8 @@ class Pipeline:
             "processor",
             {"WINDOWS": ",".join(f"{w}ms" for w in run.windows_ms), "WATERMARK": run.watermark},
         )
-        self.wait_for_log("processor", "started queries", 120)
+        self.stages.wait_ready("storage", 120)
+        self.stages.wait_ready("processor", 180)
         self.start_producer(run)
 
     def alive(self, stage: str) -> bool:
@@ -149,11 +150,6 @@ class Pipeline:
             every_s=0.25,
             check=self.check_alive,
             describe=self.stages.tails,
-        )
-
-    def wait_for_log(self, stage: str, text: str, timeout_s: float) -> None:
-        self.wait_until(
-            lambda: text in self.stages.log_text(stage), timeout_s, f"{stage} to log {text!r}"
         )
 
     def wait_producer_done(self, timeout_s: float) -> None:
