@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import wait_for_session
-from tests.integration.e2e.conftest import (
+from tests.integration.e2e.pipeline import (
     Pipeline,
     Run,
     needs_own_stack,

@@ -16,7 +16,7 @@ import pytest
 
 from common.contract import DEAD_LETTER_MAX_BYTES, dead_letter_bytes, now_ms, read_dead_letter
 from tests.hostile import corpus, large_records, overflow_in_sum_ticks
-from tests.integration.e2e.conftest import Run, symbols
+from tests.integration.e2e.pipeline import Run, symbols
 from tests.integration.storage.conftest import read_to_end, send_all
 
 

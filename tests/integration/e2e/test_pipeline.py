@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.e2e.conftest import Run, symbols
+from tests.integration.e2e.pipeline import Run, symbols
 
 
 @pytest.mark.slow
