@@ -188,6 +188,54 @@ def log_level(text: str) -> str:
     return level
 
 
+class Secret:
+    """A value that never shows itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def one_of(names: tuple[str, ...]):
+    def check(text: str) -> str:
+        value = text.strip().lower()
+        if value not in names:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(names)}")
+        return value
+
+    check.__name__ = "choice"
+    return check
+
+
+def capped(check: Callable[[str], int], limit: int, message: str) -> Callable[[str], int]:
+    """`check`, then a bound: a value over `limit` is refused with `message` (a format string
+    of `text`, the value as given)."""
+
+    def bounded(text: str) -> int:
+        value = check(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(message.format(text=text))
+        return value
+
+    bounded.__name__ = getattr(check, "__name__", "bounded")
+    return bounded
+
+
 # --- Settings declared once --------------------------------------------------------------------
 # A stage's settings are a frozen dataclass whose fields are declared with `option()`: the flag,
 # its environment twin, the default (as text, checked like a flag value), the help and the check

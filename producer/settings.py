@@ -26,9 +26,12 @@ from common.settings import (
     PRICE_SOURCES,
     TICKS_TOPIC_OPTION,
     EnvArgumentParser,
+    Secret,
     add_options,
+    capped,
     duration_ms,
     non_negative_int,
+    one_of,
     option,
     options_of,
     positive_int,
@@ -44,41 +47,7 @@ FINNHUB_KEY_ENV = "FINNHUB_API_KEY"
 _API_KEY = re.compile(r"^[\x21-\x7e]{1,256}$")
 
 
-class Secret:
-    """A value that never shows itself in logs, reprs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
 # --- checks: each turns the text of a flag or an env value into the setting, or says why not --
-
-
-def _one_of(names: tuple[str, ...]):
-    def check(text: str) -> str:
-        value = text.strip().lower()
-        if value not in names:
-            raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(names)}")
-        return value
-
-    check.__name__ = "choice"
-    return check
 
 
 def _symbols(text: str) -> tuple[str, ...]:
@@ -163,45 +132,25 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def _epoch_ms(text: str) -> int:
-    value = non_negative_int(text)
-    if value > 10**15:
-        raise argparse.ArgumentTypeError(f"{text} is not epoch milliseconds (too far ahead)")
-    return value
+_epoch_ms = capped(non_negative_int, 10**15, "{text} is not epoch milliseconds (too far ahead)")
 
 
-def _timeout(text: str) -> int:
-    value = duration_ms(text)
-    if value > 3_600_000:
-        raise argparse.ArgumentTypeError(f"{text!r} is over an hour: a source would seem to hang")
-    return value
+_timeout = capped(duration_ms, 3_600_000, "{text!r} is over an hour: a source would seem to hang")
 
 
-def _retries(text: str) -> int:
-    value = non_negative_int(text)
-    if value > 20:
-        raise argparse.ArgumentTypeError(f"{text} retries is too many: use 0 to 20")
-    return value
+_retries = capped(non_negative_int, 20, "{text} retries is too many: use 0 to 20")
 
 
-def _linger(text: str) -> int:
-    value = non_negative_int(text)
-    # The Kafka client refuses a linger that, with its 30 s request timeout, does not fit in
-    # its 120 s delivery timeout; a minute is more than any batching needs.
-    if value > 60_000:
-        raise argparse.ArgumentTypeError(f"{text} ms is over a minute: use 0 to 60000")
-    return value
+# The Kafka client refuses a linger that, with its 30 s request timeout, does not fit in its
+# 120 s delivery timeout; a minute is more than any batching needs.
+_linger = capped(non_negative_int, 60_000, "{text} ms is over a minute: use 0 to 60000")
 
 
-def _batch_bytes(text: str) -> int:
-    value = positive_int(text)
-    if value > 64 * 1024 * 1024:
-        raise argparse.ArgumentTypeError(f"{text} bytes is over 64 MiB per batch")
-    return value
+_batch_bytes = capped(positive_int, 64 * 1024 * 1024, "{text} bytes is over 64 MiB per batch")
 
 
 def _compression(text: str) -> str | None:
-    name = _one_of(COMPRESSIONS)(text)
+    name = one_of(COMPRESSIONS)(text)
     if name == "none":
         return None
     from kafka import codec
@@ -224,7 +173,7 @@ class ProducerSettings:
         "PRICE_SOURCE",
         "simulated",
         f"where prices come from: {_choices(SOURCES)}",
-        _one_of(SOURCES),
+        one_of(SOURCES),
     )
     listed_symbols: tuple[str, ...] | None = option(
         "--symbols",

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Iterator
 
 from common.contract import Tick, short
+from common.settings import Secret
 from producer.http_client import HttpClient, SourceError
-from producer.settings import Secret
 from producer.sources.base import (
     Failed,
     Item,

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.contract import ContractError, Tick
+from common.settings import Secret
 from producer.http_client import HttpClient
-from producer.settings import Secret
 from producer.sources.base import Failed, NoData, PolledSource, Rejected
 from producer.sources.finnhub import FinnhubSource, parse_quote
 from producer.sources.stooq import StooqSource, parse_quotes, stooq_symbol

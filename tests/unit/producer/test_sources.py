@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import pytest
 
 from common.contract import Tick
+from common.settings import Secret
 from producer.http_client import HttpClient
-from producer.settings import Secret
 from producer.sources.base import Failed, NoData, Rejected
 from producer.sources.finnhub import FinnhubSource
 from producer.sources.stooq import StooqSource
