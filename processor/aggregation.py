@@ -37,7 +37,11 @@ DEAD_LETTER_TYPE = T.StructType(
     [T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType())]
 )
 DEAD_LETTERS_METRIC = "dead_letters"
-_BARRIER = "_barrier"
+# The column of a record's tick as the JVM accepted it (validation.with_jvm_tick), null when
+# the JVM did not: such a record is the Python verdict's to judge (a rescued tick or a dead letter).
+JVM_TICK = validation.JVM_TICK
+# A column added only for a filter to read: see behind_one_exchange.
+_PARTITION_ID = "_partition_id"
 # Ticks in one window are ordered by (ts, seq) packed in one long: (ts - window start) below a
 # day (< 2^27 ms, the longest window) times 2^31, plus seq (< 2^31). One long lets min_by/max_by
 # pick open and close in a hash aggregation; a struct of (ts, seq) would force a sort per batch.
@@ -59,8 +63,8 @@ def _udfs():
     return verdict.asNondeterministic(), dead_letter.asNondeterministic()
 
 
-def judged(records: DataFrame) -> DataFrame:
-    """The Kafka records with `fast`: the fast path's tick struct, or null (see validation)."""
+def with_jvm_verdict(records: DataFrame) -> DataFrame:
+    """The Kafka records with JVM_TICK: the tick the JVM accepted, or null (see validation)."""
     timed = records.select(
         "key",
         "value",
@@ -69,11 +73,11 @@ def judged(records: DataFrame) -> DataFrame:
         "offset",
         F.unix_millis(F.col("timestamp")).alias("kafka_ts"),
     )
-    return validation.with_fast_tick(timed, "key", "value", "kafka_ts")
+    return validation.with_jvm_tick(timed, "key", "value", "kafka_ts")
 
 
-def shared(checked: DataFrame, partitions: int) -> DataFrame:
-    """`checked` (judged()) behind one exchange that every branch of the plan reads.
+def behind_one_exchange(checked: DataFrame, partitions: int) -> DataFrame:
+    """`checked` (with_jvm_verdict()) behind one exchange that every branch of the plan reads.
 
     Spark runs the part of a plan that a union's branches share once per branch: here the Kafka
     scan and the verdict, three times a batch. Branches that read one and the same exchange share
@@ -83,47 +87,49 @@ def shared(checked: DataFrame, partitions: int) -> DataFrame:
     column keeps them). A tick's raw key and value are dropped before the shuffle: only refused
     records need them again.
     """
-    refused = F.col("fast").isNull()
+    refused = F.col(JVM_TICK).isNull()
     raw = ("key", "value")
     slim = checked.select(
         *[F.when(refused, F.col(c)).alias(c) if c in raw else F.col(c) for c in checked.columns]
     )
-    kept = F.col(_BARRIER) >= 0
+    # Always true; it reads every column (so none is pruned below the exchange) and a
+    # nondeterministic one (so no filter is pushed below it).
+    reads_every_column = F.col(_PARTITION_ID) >= 0
     for name in checked.columns:
-        kept = kept & (F.col(name).isNull() | F.col(name).isNotNull())
+        reads_every_column = reads_every_column & (F.col(name).isNull() | F.col(name).isNotNull())
     return (
         # Hash, not round robin: a round-robin repartition sorts each partition first.
         slim.repartition(partitions, "offset")
-        .select("*", F.spark_partition_id().alias(_BARRIER))
-        .where(kept)
-        .drop(_BARRIER)
+        .select("*", F.spark_partition_id().alias(_PARTITION_ID))
+        .where(reads_every_column)
+        .drop(_PARTITION_ID)
     )
 
 
 def valid_ticks(checked: DataFrame) -> DataFrame:
-    """symbol, price, volume, ts, seq of every record the contract accepts (`checked`: judged()
-    records; shared() ones in the query)."""
-    fast = checked.where(F.col("fast").isNotNull()).select("fast.*")
+    """symbol, price, volume, ts, seq of every record the contract accepts (`checked`:
+    with_jvm_verdict() records; behind_one_exchange() ones in the query)."""
+    accepted = checked.where(F.col(JVM_TICK).isNotNull()).select(f"{JVM_TICK}.*")
     verdict, _ = _udfs()
     # Python sees only what the fast path did not accept: nearly always refused records, so
     # one task (one Python worker) per batch rather than one per partition.
     rescued = (
-        checked.where(F.col("fast").isNull())
+        checked.where(F.col(JVM_TICK).isNull())
         .coalesce(1)
         .select(verdict("key", "value", "kafka_ts").alias("t"))
         .where(F.col("t.error").isNull())
         .select(*[f"t.{c}" for c in TICK_COLUMNS])
     )
-    return fast.unionByName(rescued)
+    return accepted.unionByName(rescued)
 
 
 def dead_letters(checked: DataFrame) -> DataFrame:
     """key and value of the dead letter (common.contract.dead_letter) of each refused record
-    (`checked`: judged() records; shared() ones in the query)."""
+    (`checked`: with_jvm_verdict() records; behind_one_exchange() ones in the query)."""
     _, dead_letter = _udfs()
     letter = dead_letter("key", "value", "kafka_ts", "topic", "partition", "offset")
     return (
-        checked.where(F.col("fast").isNull())
+        checked.where(F.col(JVM_TICK).isNull())
         .coalesce(1)
         .select(letter.alias("letter"))
         .where(F.col("letter").isNotNull())
@@ -247,11 +253,12 @@ def plan(
 ) -> DataFrame:
     """topic, key, value for the Kafka sink: aggregates (update mode) and dead letters.
 
-    One query, one offset range per batch, one scan and one verdict per record (see shared()),
+    One query, one offset range per batch, one scan and one verdict per record (see
+    behind_one_exchange()),
     read by three branches: fast-path ticks, ticks only the contract's Python accepts, and
     dead letters.
     """
-    checked = shared(judged(records), partitions)
+    checked = behind_one_exchange(with_jvm_verdict(records), partitions)
     aggs = aggregates(valid_ticks(checked), windows_ms, watermark_ms)
     letters = dead_letters(checked).select(
         F.lit(dead_letter_topic).alias("topic"), F.col("key"), F.col("value")

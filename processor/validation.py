@@ -38,6 +38,10 @@ _INTEGER = r"-?(?:0|[1-9][0-9]*)"
 _PLAIN_CHAR = r"[ !#-\[\]-~]"
 
 
+# The column with_jvm_tick adds: the tick the JVM accepted, or null.
+JVM_TICK = "jvm_tick"
+
+
 def _symbol_chars() -> str:
     """SYMBOL_PATTERN without its anchors: the same class and length, as a Java regex."""
     pattern = contract.SYMBOL_PATTERN.pattern
@@ -87,13 +91,13 @@ def _whole_within(column: Column, limit: int) -> Column:
     return (column == F.floor(column)) & column.between(0, float(limit))
 
 
-def with_fast_tick(records: DataFrame, key: str, value: str, kafka_ts: str) -> DataFrame:
+def with_jvm_tick(records: DataFrame, key: str, value: str, kafka_ts: str) -> DataFrame:
     """`records` plus `fast`: a struct (symbol, price, volume, ts, seq) for a record the fast path
     accepts, else null. `kafka_ts` names the record's Kafka timestamp (epoch ms) column.
 
     In three steps, so that the parse and the regex run once per record: Spark does not fold a
     projection into the next when that would repeat an expensive expression. (Filters on `fast`
-    stay above the exchange aggregation.shared() puts after this.)
+    stay above the exchange aggregation.behind_one_exchange() puts after this.)
     """
     text = F.col(value).cast("string")
     parsed = records.select(
@@ -130,4 +134,4 @@ def with_fast_tick(records: DataFrame, key: str, value: str, kafka_ts: str) -> D
     )
     # when() evaluates the casts only for accepted rows, whose values are in range (ANSI casts
     # would fail the batch on anything else).
-    return judged.select(*records.columns, F.when(F.col("_accepted"), fields).alias("fast"))
+    return judged.select(*records.columns, F.when(F.col("_accepted"), fields).alias(JVM_TICK))

@@ -67,12 +67,14 @@ def check_verdicts(spark, records: list[Record]) -> None:
     frame = _frame(spark, records).cache()
     try:
         fast = {
-            r["offset"]: r["fast"]
-            for r in aggregation.judged(frame).select("offset", "fast").collect()
+            r["offset"]: r[aggregation.JVM_TICK]
+            for r in aggregation.with_jvm_verdict(frame)
+            .select("offset", aggregation.JVM_TICK)
+            .collect()
         }
         # Through the exchange every branch reads, as in the query (a tick's raw key and value
         # are dropped there: a dead letter must still get them).
-        checked = aggregation.shared(aggregation.judged(frame), 2)
+        checked = aggregation.behind_one_exchange(aggregation.with_jvm_verdict(frame), 2)
         ticks = Counter(tuple(r) for r in aggregation.valid_ticks(checked).collect())
         written = aggregation.dead_letters(checked).collect()
         letters = [read_dead_letter(r["value"]) for r in written]
