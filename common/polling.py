@@ -3,6 +3,7 @@ polling Kafka without spinning."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -62,3 +63,23 @@ def poll_paced(
             else:
                 time.sleep(rest)
     return records
+
+
+class Backoff:
+    """Exponential delays between retries: initial, 2x, 4x ... capped at maximum. With `jitter`,
+    each delay is a random fraction of that ("full jitter"), so that clients failing together
+    do not all retry together."""
+
+    def __init__(self, initial_s: float = 0.5, maximum_s: float = 10.0, jitter: bool = False):
+        self.initial_s = initial_s
+        self.maximum_s = maximum_s
+        self.jitter = jitter
+        self._next = initial_s
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.maximum_s)
+        return random.uniform(0, delay) if self.jitter else delay
+
+    def reset(self) -> None:
+        self._next = self.initial_s

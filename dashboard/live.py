@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.contract import ContractError, Tick, now_ms
-from common.polling import poll_paced
+from common.polling import Backoff, poll_paced
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +144,18 @@ class TickFeed:
     def _run(self) -> None:
         # Reconnects until stopped: Kafka being away is something the health panel shows, not
         # a reason for the page to die.
+        backoff = Backoff(initial_s=2.0, maximum_s=15.0)
         while not self._stop.is_set():
             try:
                 self._consume()
             except Exception as e:  # noqa: BLE001 - any client failure: report, retry
                 self.running = False
                 self.error = f"{type(e).__name__}: {e}"
-                logger.warning("live feed failed, retrying in 2s: %s", self.error)
-                self._stop.wait(2.0)
+                delay = backoff.next()
+                logger.warning("live feed failed, retrying in %.0fs: %s", delay, self.error)
+                self._stop.wait(delay)
+            else:
+                backoff.reset()
 
     def _consume(self) -> None:
         from kafka import KafkaConsumer

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from common.contract import now_ms
+from common.polling import Backoff
 from common.settings import format_duration
 from dashboard import params
 from dashboard.encode import bars_json
@@ -216,15 +217,18 @@ class Dashboard:
     async def _connect_store(self, stop: asyncio.Event) -> None:
         """Connect to Cassandra, retrying until it answers: the page works before it does."""
         loop = asyncio.get_running_loop()
+        backoff = Backoff(initial_s=1.0, maximum_s=_RECONNECT_S)
         while not stop.is_set():
             try:
                 await loop.run_in_executor(None, self.store.connect)
                 return
             except Exception as e:  # noqa: BLE001 - not up yet, or the keyspace is missing
-                logger.warning("cassandra not ready, retrying: %s: %s", type(e).__name__, e)
+                delay = backoff.next()
+                logger.warning("cassandra not ready, retrying in %.0fs: %s: %s",
+                               delay, type(e).__name__, e)  # fmt: skip
                 self.store.close()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), _RECONNECT_S)
+                    await asyncio.wait_for(stop.wait(), delay)
 
     async def serve(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
         self._loop = asyncio.get_running_loop()

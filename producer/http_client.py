@@ -22,7 +22,6 @@ import contextlib
 import email.utils
 import http.client
 import logging
-import random
 import socket
 import threading
 import time
@@ -36,6 +35,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from common.polling import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,7 @@ class HttpClient:
         if wait > 0:
             raise SourceError(f"{host} asked us to wait; {wait:.0f}s of its Retry-After left")
         attempt = 0
+        backoff = Backoff(self._backoff, self._max_backoff, jitter=True)
         while True:
             if self._stop.is_set():
                 raise SourceError(f"stopped before asking {shown}")
@@ -230,7 +232,7 @@ class HttpClient:
                 raise SourceError(f"{outcome.reason} from {shown}")
             if attempt >= self._retries:
                 raise SourceError(f"{outcome.reason} from {shown}, after {attempt + 1} attempts")
-            delay = random.uniform(0, min(self._max_backoff, self._backoff * 2**attempt))
+            delay = backoff.next()
             retry_after = outcome.retry_after
             if retry_after is not None:
                 if retry_after > self._max_backoff:

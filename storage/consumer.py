@@ -21,7 +21,7 @@ from kafka.structs import OffsetAndMetadata
 
 from common.contract import short
 from common.logs import Throttled
-from common.polling import poll_paced
+from common.polling import Backoff, poll_paced
 from storage.dead_letters import DeadLetterError, DeadLetterSink
 from storage.decode import Decoded, decode
 from storage.writer import CassandraWriter, WriteError, WritesRefused
@@ -36,23 +36,6 @@ _REPORT_EVERY_S = 30.0
 MAX_UNEXPECTED_FAILURES = 3
 # A commit blocks until Kafka answers; bounded, so a stop request is not held up for ever.
 _COMMIT_TIMEOUT_MS = 30_000
-
-
-class Backoff:
-    """Exponential delays: initial, 2x, 4x ... capped at maximum."""
-
-    def __init__(self, initial_s: float = 0.5, maximum_s: float = 10.0):
-        self.initial_s = initial_s
-        self.maximum_s = maximum_s
-        self._next = initial_s
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.maximum_s)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.initial_s
 
 
 @dataclass

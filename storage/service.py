@@ -11,11 +11,12 @@ from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from kafka.errors import KafkaError
 
+from common.polling import Backoff
 from common.ready import ready
 from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics
 from storage import schema
 from storage.cluster import build_cluster
-from storage.consumer import Backoff, StorageLoop
+from storage.consumer import StorageLoop
 from storage.dead_letters import DeadLetterSink
 from storage.settings import StorageSettings
 from storage.writer import CassandraWriter
