@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import schedule
 
@@ -28,16 +29,12 @@ logger = logging.getLogger(__name__)
 
 
 def runner_for(
-    settings: ProducerSettings,
-    source: PolledSource | StreamSource,
-    publisher: Publisher,
-    counters: Counters,
-    stop: threading.Event,
-    clock: Callable[[], float] = time.monotonic,
+    settings: ProducerSettings, source: PolledSource | StreamSource, *rest: Any, **named: Any
 ) -> Runner:
-    """The loop this source needs: rounds on a schedule (polled) or reading as it paces itself."""
+    """The loop this source needs (the arguments are Runner's): rounds on a schedule (polled)
+    or reading as it paces itself (streaming)."""
     kind = PolledRunner if isinstance(source, PolledSource) else StreamRunner
-    return kind(settings, source, publisher, counters, stop, clock)
+    return kind(settings, source, *rest, **named)
 
 
 class Runner:
