@@ -7,6 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from bench.cpu import cpu_seconds
 from bench.pipeline.positions import Positions
 from bench.pipeline.settings import BenchSettings
 from bench.pipeline.stages import Stages
@@ -76,6 +77,9 @@ class PhaseResult:
     tick_to_row: Percentiles = field(default_factory=Percentiles)
     window_to_row: Percentiles = field(default_factory=Percentiles)
     producer_rc: int | None = None
+    # CPU-seconds each stage used over the load and the drain (the producer's sampled once a
+    # second while it ran, so its last second may be missing).
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     def kept_up(self) -> dict[str, bool]:
         bound = max(MIN_DRAIN_S, DRAIN_SHARE * self.seconds)
@@ -88,6 +92,11 @@ class PhaseResult:
             "processor": drained(self.processor_drain_s),
             "storage": drained(self.storage_drain_s),
         }
+
+    def cpu_per_1000(self, stage: str) -> float:
+        """CPU-seconds the stage used per 1,000 ticks of this rate: a figure that travels
+        between hosts better than a rate."""
+        return 1000 * self.cpu_s.get(stage, math.nan) / self.ticks if self.ticks else math.nan
 
     def rates(self) -> dict[str, float]:
         return {"producer": self.produced_per_s, "processor": self.processed_per_s,
@@ -154,7 +163,11 @@ def run_phase(
     result.backlog_at_start = (base - positions.processed()) + (base - positions.stored())
     first_ms = now_ms()
     began = time.monotonic()
+    procs = stages.supervisor.procs
+    readers = {name: procs[name].pid for name in ("processor", "storage")}
+    cpu_at_start = {name: cpu_seconds(pid) for name, pid in readers.items()}
     stages.start_producer(rate, count)
+    producer_pid, producer_cpu = procs["producer"].pid, [0.0]
     samples: list[Sample] = []
     progress = Progress(bench.duration_s, f"{rate:>6}/s")
 
@@ -167,6 +180,8 @@ def run_phase(
     def load_over() -> bool:
         # Sampled once a second while the load is on, and once more when it is over.
         done = stages.producer_done()
+        if not done:
+            producer_cpu[0] = max(producer_cpu[0], cpu_seconds(producer_pid))
         s = sample()
         if not done:
             progress.show(s.t, f"produced={s.produced} processor_lag={s.produced - s.processed} "
@@ -204,6 +219,8 @@ def run_phase(
                    check=stages.check)  # fmt: skip
     except WaitTimeout:
         pass  # a reader that did not drain in time is a finding (shown as >timeout), not an error
+    result.cpu_s = {name: cpu_seconds(pid) - cpu_at_start[name] for name, pid in readers.items()}
+    result.cpu_s["producer"] = producer_cpu[0]
 
     # The load period: after the producer's start-up, up to the last sample taken before its
     # final tick landed, so both ends are inside the load (samples are ~1 s apart; one taken

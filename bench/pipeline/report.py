@@ -25,16 +25,22 @@ def _drain(value: float | None, timeout_s: float) -> str:
     return f">{timeout_s:.0f}" if value is None else f"{value:.1f}"
 
 
+def _cpu(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.2f}"
+
+
 def table(results: list[PhaseResult], bench: BenchSettings) -> str:
     head = (
         "| offered/s | producer/s | processor/s | storage/s | lag at end: proc / store | "
         "drain s: proc / store | tick->row ms p50 / p95 / p99 (n) | "
-        "window close->row ms p50 / p95 / p99 (n) | fell behind |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "window close->row ms p50 / p95 / p99 (n) | CPU-s per 1,000 ticks: prod / proc / store "
+        "| fell behind |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     lines = [head]
     for r in results:
         t, w = r.tick_to_row, r.window_to_row
+        cpu = " / ".join(_cpu(r.cpu_per_1000(s)) for s in ("producer", "processor", "storage"))
         lines.append(
             f"| {r.rate:,} | {r.produced_per_s:,.0f} | {r.processed_per_s:,.0f} | "
             f"{r.stored_per_s:,.0f} | {r.processor_lag_end:,} / {r.storage_lag_end:,} | "
@@ -42,6 +48,7 @@ def table(results: list[PhaseResult], bench: BenchSettings) -> str:
             f"{_drain(r.storage_drain_s, bench.drain_timeout_s)} | "
             f"{_ms(t.p50)} / {_ms(t.p95)} / {_ms(t.p99)} ({t.count:,}) | "
             f"{_ms(w.p50)} / {_ms(w.p95)} / {_ms(w.p99)} ({w.count:,}) | "
+            f"{cpu} | "
             f"{', '.join(r.behind()) or '- (kept up)'} |"
         )
     return "\n".join(lines)

@@ -119,3 +119,16 @@ def test_every_bench_option_refuses_a_bad_env_value_in_one_line(bench, name, cap
     assert errors, f"{name} accepts every one of {_BAD!r}: it has no check"
     for err in errors:
         assert err.count("\n") == 1 and f"environment variable {name}=" in err, err
+
+
+def test_cpu_per_thousand_ticks_is_each_stages_cpu_over_the_phases_ticks() -> None:
+    from bench.pipeline.measure import PhaseResult
+    from bench.pipeline.report import table
+    from bench.pipeline.settings import parse
+
+    result = PhaseResult(rate=1000, ticks=45_000)
+    result.cpu_s = {"producer": 4.5, "processor": 90.0, "storage": 13.5}
+    assert result.cpu_per_1000("processor") == 2.0
+    assert math.isnan(PhaseResult(rate=10, ticks=100).cpu_per_1000("storage"))
+    row = table([result], parse([], {})).splitlines()[-1]
+    assert "| 0.10 / 2.00 / 0.30 |" in row
