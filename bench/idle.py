@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench.cpu import cpu_model, cpu_seconds
 from bench.pipeline.stages import Stages, Target
+from bench.results import publish
 from common.logs import configure_logging
 from common.settings import (
     LOG_LEVEL,
@@ -31,6 +32,7 @@ from common.settings import (
     EnvArgumentParser,
     add_options,
     duration_ms,
+    fail,
     option,
     parse_settings,
     path_value,
@@ -38,8 +40,9 @@ from common.settings import (
     text,
 )
 from common.topics import ensure_topics
-from stack.artifacts import spark_kafka_jars
+from stack.artifacts import ResolveError, spark_kafka_jars
 from stack.endpoints import services
+from stack.native import StackError
 from stack.services import SERVICES
 from stack.settings import free_port
 
@@ -195,11 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.warning("interrupted; no results")
         return 130
-    text_ = report(results, idle, started)
-    idle.results_dir.mkdir(parents=True, exist_ok=True)
-    out = idle.results_dir / f"idle-{started:%Y%m%dT%H%M%SZ}.md"
-    out.write_text(text_ + "\n")
-    print(text_)
+    except (StackError, ResolveError) as e:
+        fail(PROG, str(e))
+    table = report(results, idle, started)
+    out = publish(table, idle.results_dir, f"idle-{started:%Y%m%dT%H%M%SZ}")
     print(f"\nwritten to {out}")
     return 0
 

@@ -6,6 +6,8 @@ import logging
 import sys
 import time
 
+from common.contract import clip
+
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -38,8 +40,6 @@ class Throttled:
         self._log(logging.ERROR, msg, args)
 
     def _log(self, level: int, msg: str, args: tuple[object, ...]) -> None:
-        from common.contract import clip
-
         count, skipped, last = self._seen.get(msg, (0, 0, 0.0))
         count += 1
         now = time.monotonic()

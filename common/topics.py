@@ -1,11 +1,34 @@
-"""Creating the pipeline's Kafka topics when they are missing (every stage may start first)."""
+"""Creating the pipeline's Kafka topics when they are missing (every stage may start first),
+checking what they take, and which of Kafka's refusals are for good."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 
+from kafka.errors import (
+    InvalidRecordError,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+)
+
 logger = logging.getLogger(__name__)
+
+# What Kafka answers when the same record can never be accepted, however often it is sent: a
+# stage does not retry these (it sends a smaller dead letter, or counts the loss).
+REFUSED_FOR_GOOD = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    InvalidRecordError,
+    InvalidTopicError,
+    PolicyViolationError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+)
 
 
 def ensure_topics(

@@ -18,8 +18,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kafka.errors import InvalidRecordError, MessageSizeTooLargeError, RecordListTooLargeError
-
 from common.contract import (
     ContractError,
     Tick,
@@ -28,7 +26,7 @@ from common.contract import (
     short,
     validate_symbol,
 )
-from common.topics import ensure_topics
+from common.topics import REFUSED_FOR_GOOD, ensure_topics
 from producer.settings import ProducerSettings
 from producer.stats import Counters
 
@@ -38,8 +36,6 @@ logger = logging.getLogger(__name__)
 _LOG_FIRST_FAILURES = 10
 _LOG_EVERY_FAILURE = 10_000
 STAGE = "producer"
-# What Kafka answers when the same record can never be accepted, however often it is sent.
-PERMANENT = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError)
 
 
 class PublishError(RuntimeError):
@@ -168,7 +164,7 @@ class Publisher:
     ) -> None:
         # Runs on the Kafka client's sender thread, where sending again could block it: a dead
         # letter Kafka refuses for good is sent again, metadata only, by the next call instead.
-        if not slim and isinstance(error, PERMANENT):
+        if not slim and isinstance(error, REFUSED_FOR_GOOD):
             self._slim_pending.append(letter)
             return
         self._on_failure(_symbol_text(letter[2]), error)

@@ -16,33 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kafka.errors import (
-    InvalidRecordError,
-    InvalidTopicError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    PolicyViolationError,
-    RecordListTooLargeError,
-    TopicAuthorizationFailedError,
-    UnsupportedForMessageFormatError,
-)
+from kafka.errors import KafkaError
 
 from common.contract import dead_letter_key
 from common.logs import Throttled
+from common.topics import REFUSED_FOR_GOOD
 from storage.decode import Refused
 
 logger = logging.getLogger(__name__)
-
-# What Kafka answers when the same record can never be accepted, however often it is sent.
-PERMANENT = (
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    InvalidRecordError,
-    InvalidTopicError,
-    PolicyViolationError,
-    TopicAuthorizationFailedError,
-    UnsupportedForMessageFormatError,
-)
 
 
 class DeadLetterError(RuntimeError):
@@ -88,7 +69,7 @@ class DeadLetterSink:
                 )  # fmt: skip
                 try:
                     sent.append((r, self._send(r.to_dead_letter(), r.key)))
-                except PERMANENT as e:  # refused before it was sent (larger than a request)
+                except REFUSED_FOR_GOOD as e:  # refused before it was sent (larger than a request)
                     refused_for_good.append((r, e))
         except KafkaError as e:
             raise DeadLetterError(
@@ -105,7 +86,7 @@ class DeadLetterSink:
         for r, future in sent:
             try:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
-            except PERMANENT as e:
+            except REFUSED_FOR_GOOD as e:
                 refused_for_good.append((r, e))
             except KafkaError as e:
                 pending.append((r, e))
@@ -126,7 +107,7 @@ class DeadLetterSink:
         for slim in (False, True):
             try:
                 self._send(r.to_dead_letter(slim=slim), r.key).get(timeout=self._timeout_s)
-            except PERMANENT as e:
+            except REFUSED_FOR_GOOD as e:
                 error = e
                 continue
             except KafkaError as e:

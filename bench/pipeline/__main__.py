@@ -35,6 +35,7 @@ from bench.pipeline.positions import Positions, delete_topics
 from bench.pipeline.report import report
 from bench.pipeline.settings import BenchSettings, parse
 from bench.pipeline.stages import Stages, Target
+from bench.results import publish
 from common.logs import configure_logging
 from common.polling import wait_until
 from common.settings import fail
@@ -112,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (StackError, ResolveError) as e:
         fail(PROG, str(e))
-    text = report(results, bench, started)
-    bench.results_dir.mkdir(parents=True, exist_ok=True)
-    out = bench.results_dir / f"pipeline-{stamp}.md"
-    out.write_text(text + "\n")
-    print(text)
+    out = publish(report(results, bench, started), bench.results_dir, f"pipeline-{stamp}")
     print(f"\nwritten to {out}; the stages' logs are in {bench.results_dir}/pipeline-{stamp}-logs/")
     return 0
 
