@@ -64,19 +64,33 @@ def ensure_topics(
 
 def record_limit(bootstrap_servers: str, topic: str, timeout_ms: int = 30_000) -> int:
     """The largest record batch the topic takes (its max.message.bytes, as the broker reports
-    it: the topic's own value, else the broker's default)."""
+    it: the topic's own value, else the broker's default).
+
+    A topic another stage has just created may not have reached the broker that answers yet:
+    it then reports no configs at all, so this asks again until `timeout_ms` has passed, and
+    then raises UnknownTopicOrPartitionError (retriable, like any Kafka error at start-up).
+    """
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.errors import UnknownTopicOrPartitionError
+
+    from common.polling import WaitTimeout, wait_until
 
     name = "max.message.bytes"
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+
+    def reported() -> dict | None:
+        found = admin.describe_configs([resource], config_filter="all")
+        return found.get("topic", {}).get(topic, {}).get(name)
+
     try:
-        found = admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})], config_filter="all"
-        )
+        entry = wait_until(reported, timeout_ms / 1000, f"the configs of topic {topic}")
+    except WaitTimeout as e:
+        raise UnknownTopicOrPartitionError(str(e)) from None
     finally:
         admin.close()
-    return int(found["topic"][topic][name]["value"])
+    return int(entry["value"])
 
 
 def check_dead_letters_fit(bootstrap_servers: str, topic: str) -> None:
