@@ -12,6 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from common.contract import ContractError, Tick, dead_letter, dead_letter_key
+from processor import worker_imports
+
+# This module is what a worker imports to run the UDFs: the first task there installs this.
+worker_imports.install()
 
 STAGE = "processor"
 

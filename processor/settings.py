@@ -99,6 +99,21 @@ class ProcessorSettings:
         "cap on records per micro-batch (0: no cap)",
         offsets_cap,
     )
+    min_offsets_per_trigger: int | None = option(
+        "--min-offsets-per-trigger",
+        "MIN_OFFSETS_PER_TRIGGER",
+        "500",
+        "a micro-batch waits for this many new records (at most --max-offsets-per-trigger), "
+        "or for --max-trigger-delay (0: it never waits)",
+        offsets_cap,
+    )
+    max_trigger_delay_ms: int = option(
+        "--max-trigger-delay",
+        "MAX_TRIGGER_DELAY",
+        "5s",
+        "the longest a micro-batch waits for --min-offsets-per-trigger records",
+        duration_ms,
+    )
     shuffle_partitions: int = option(
         "--shuffle-partitions",
         "SHUFFLE_PARTITIONS",
@@ -150,6 +165,8 @@ class ProcessorSettings:
             f"watermark={format_duration(self.watermark_ms)} "
             f"trigger={format_duration(self.trigger_interval_ms)} "
             f"max_offsets_per_trigger={self.max_offsets_per_trigger or 'unlimited'} "
+            f"min_offsets_per_trigger={self.min_offsets_per_trigger or 0} "
+            f"max_trigger_delay={format_duration(self.max_trigger_delay_ms)} "
             f"shuffle_partitions={self.shuffle_partitions} checkpoints={self.checkpoint_dir}"
         )
 

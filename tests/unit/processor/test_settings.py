@@ -45,6 +45,8 @@ def test_every_setting_has_its_env_twin(tmp_path):
         "CHECKPOINT_DIR": str(tmp_path / "cp"),
         "TRIGGER_INTERVAL": "250ms",
         "MAX_OFFSETS_PER_TRIGGER": "0",
+        "MIN_OFFSETS_PER_TRIGGER": "2000",
+        "MAX_TRIGGER_DELAY": "3s",
         "SHUFFLE_PARTITIONS": "3",
         "STARTING_OFFSETS": "latest",
         "SPARK_JARS": ",".join(str(j) for j in jars),
@@ -59,6 +61,7 @@ def test_every_setting_has_its_env_twin(tmp_path):
     assert s.checkpoint_dir == tmp_path / "cp"
     assert s.trigger_interval_ms == 250
     assert s.max_offsets_per_trigger is None
+    assert (s.min_offsets_per_trigger, s.max_trigger_delay_ms) == (2000, 3000)
     assert s.shuffle_partitions == 3
     assert s.starting_offsets == "latest"
     assert list(s.spark_jars) == jars
