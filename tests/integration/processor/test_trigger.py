@@ -5,38 +5,48 @@ still counted."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from itertools import pairwise
 
-from common.contract import now_ms
+from common.contract import Tick, now_ms
 from common.polling import wait_until
 from processor import queries
 from processor.progress import ProgressTracker
-from tests.integration.processor.conftest import keyed, output_aggregates, produce
+from tests.integration.processor.conftest import output_aggregates
 
 WINDOWS = (60_000,)
+DELAY_MS = 2_000
 
 
-def test_a_trickle_is_gathered_into_few_batches_and_every_tick_counts(spark, processor_settings):
-    from common.contract import Tick
+def _started_s(report: dict) -> float:
+    return datetime.fromisoformat(report["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def test_a_trickle_is_gathered_into_batches_a_delay_apart(spark, processor_settings):
+    from kafka import KafkaProducer
 
     settings = processor_settings(
         windows_ms=WINDOWS,
         trigger_interval_ms=100,
         min_offsets_per_trigger=10_000,
-        max_trigger_delay_ms=2_000,
+        max_trigger_delay_ms=DELAY_MS,
         starting_offsets="latest",
     )
     query = queries.start(spark, settings, queries.Trigger(settings.trigger_interval_ms))
     tracker = ProgressTracker()
     reports: list[dict] = []
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     try:
-        wait_until(lambda: query.lastProgress is not None, 300, "the query's first batch")
-        # 40 ticks over about 4 s: with a 100 ms trigger and no minimum, 20 batches or more.
-        start = now_ms()
-        sent = 40
+        wait_until(lambda: query.lastProgress is not None, 300, "the query's first trigger")
+        # A tick every 100 ms for about 4 s: with a 100 ms trigger and no minimum, a batch
+        # each trigger.
+        start, sent = now_ms(), 40
+        began = time.monotonic()
         for i in range(sent):
-            produce(settings.bootstrap_servers, settings.ticks_topic,
-                    keyed([Tick("TRKL", 100.0 + i, 1, start + i * 100, "test")]))  # fmt: skip
+            tick = Tick("TRKL", 100.0 + i, 1, start + i * 100, "test")
+            producer.send(settings.ticks_topic, key=tick.key, value=tick.to_json()).get(30)
             time.sleep(0.1)  # the trickle's own pace, not a wait for anything
+        trickle_s = time.monotonic() - began
 
         def counted() -> int:
             reports.extend(tracker.poll([query]))
@@ -50,8 +60,14 @@ def test_a_trickle_is_gathered_into_few_batches_and_every_tick_counts(spark, pro
                    check=running)  # fmt: skip
         reports.extend(tracker.poll([query]))
     finally:
+        producer.close()
         query.stop()
-    # The ticks spread over 4 s and a batch waits up to 2 s for more: a handful of batches.
-    with_data = [r["numInputRows"] for r in reports if r.get("numInputRows")]
-    assert sum(with_data) == sent
-    assert 1 <= len(with_data) <= 4, with_data
+    with_data = sorted((r for r in reports if r.get("numInputRows")), key=_started_s)
+    assert with_data, "no batch with data reported"
+    # Never 10,000 records waiting: each batch with data started once the delay had passed.
+    gaps = [_started_s(b) - _started_s(a) for a, b in pairwise(with_data)]
+    assert all(gap >= DELAY_MS / 1000 * 0.9 for gap in gaps), gaps
+    # So a handful of batches, where a batch each trigger would have made one per tick.
+    assert len(with_data) <= trickle_s / (DELAY_MS / 1000) + 2, [
+        r["numInputRows"] for r in with_data
+    ]
