@@ -52,9 +52,7 @@ def _records(spark, settings: ProcessorSettings, trigger: Trigger):
     )
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
-    least = settings.min_offsets_per_trigger
-    if least and settings.max_offsets_per_trigger:
-        least = min(least, settings.max_offsets_per_trigger)  # Spark refuses a min above the max
+    least = settings.records_a_batch_waits_for()
     if least and trigger.processing_time_ms is not None:
         # A batch has a fixed cost (planning, code generated for the batch's watermark, four
         # state stores to commit): at a few ticks a second one batch every trigger interval

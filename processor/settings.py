@@ -156,6 +156,14 @@ class ProcessorSettings:
         """A query keeps its checkpoint under checkpoint_dir."""
         return self.checkpoint_dir / query
 
+    def records_a_batch_waits_for(self) -> int | None:
+        """--min-offsets-per-trigger, never above --max-offsets-per-trigger (Spark refuses a
+        minimum above the maximum); None: a batch never waits."""
+        least = self.min_offsets_per_trigger
+        if least and self.max_offsets_per_trigger:
+            return min(least, self.max_offsets_per_trigger)
+        return least
+
     def describe(self) -> str:
         windows = ",".join(format_duration(w) for w in self.windows_ms)
         return (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import zipimport
 
-_rereads = zipimport.zipimporter.invalidate_caches
+_reread_archive = zipimport.zipimporter.invalidate_caches
 
 
 def _invalidate_shipped_only(self: zipimport.zipimporter) -> None:
@@ -21,7 +21,7 @@ def _invalidate_shipped_only(self: zipimport.zipimporter) -> None:
 
     root = SparkFiles._root_directory
     if root and os.path.abspath(self.archive).startswith(os.path.abspath(root) + os.sep):
-        _rereads(self)
+        _reread_archive(self)
 
 
 def install() -> None:
