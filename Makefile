@@ -13,6 +13,14 @@ PYTEST_ARGS ?=
 # Unset, each stage uses its own default (declared once, in its settings).
 export SYMBOLS SOURCE INTERVAL WINDOWS
 COMPOSE ?= docker compose
+# Where `make up` runs Spark: local (the processor's own JVM) or cluster (a standalone master and
+# worker: docker-compose.spark-cluster.yml). Give the same SPARK to ps and logs; down and clean
+# remove the cluster's containers either way.
+SPARK ?= local
+ifeq ($(filter $(SPARK),local cluster),)
+$(error SPARK=$(SPARK): give SPARK=local (the default) or SPARK=cluster)
+endif
+COMPOSE_FILES := -f docker-compose.yml $(if $(filter cluster,$(SPARK)),-f docker-compose.spark-cluster.yml)
 
 
 .PHONY: up down logs ps topics clean local clean-local
@@ -50,30 +58,30 @@ format: $(VENV_STAMP) ## apply ruff's formatting and safe fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-up: ## build the images, start the pipeline in Docker and wait until healthy (SYMBOLS=AAPL,MSFT SOURCE=yahoo make up)
-	$(COMPOSE) up -d --build --wait
+up: ## build the images, start the pipeline in Docker and wait until healthy (SYMBOLS=AAPL,MSFT SOURCE=yahoo make up; SPARK=cluster)
+	$(COMPOSE) $(COMPOSE_FILES) up -d --build --wait
 	@echo "Stock-System is up (project $${COMPOSE_PROJECT_NAME:-stock-system}). Where to look:"
 	@echo "  Cassandra  127.0.0.1:$${CASSANDRA_HOST_PORT:-9042}  make cqlsh, then: SELECT * FROM stocks.latest_prices;"
 	@echo "  Kafka      127.0.0.1:$${KAFKA_HOST_PORT:-9092}  make topics (sizes and consumer lag)"
 	@echo "  Dashboard  http://127.0.0.1:$${DASHBOARD_HOST_PORT:-8050}  (live prices, candles, pipeline health)"
-	@echo "  Spark UI   http://127.0.0.1:$${SPARK_UI_HOST_PORT:-8080}"
+	$(if $(filter cluster,$(SPARK)),@echo "  Spark UI   http://127.0.0.1:$${SPARK_UI_HOST_PORT:-8080}")
 	@echo "  Logs       make logs   Health: make ps   Stop: make down (keeps data), make clean (deletes it)"
 
 down: ## stop the Docker pipeline (keeps the data volumes)
-	$(COMPOSE) down
+	$(COMPOSE) $(COMPOSE_FILES) down --remove-orphans
 
 logs: ## follow the Docker pipeline's logs
-	$(COMPOSE) logs -f --tail=100
+	$(COMPOSE) $(COMPOSE_FILES) logs -f --tail=100
 
 ps: ## show the Docker pipeline's containers and their health
-	$(COMPOSE) ps
+	$(COMPOSE) $(COMPOSE_FILES) ps
 
 topics: $(VENV_STAMP) ## topics, message counts and consumer lag (Docker or native: Kafka on localhost:9092)
 	$(PYTHON) -m stack topics --bootstrap-servers $${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${KAFKA_HOST_PORT:-9092}}
 
 clean: ## stop the Docker pipeline and DELETE its volumes (all stored ticks and aggregates)
 	@echo "This removes the compose volumes: Kafka, Cassandra and checkpoint data are deleted."
-	$(COMPOSE) down -v --remove-orphans
+	$(COMPOSE) $(COMPOSE_FILES) down -v --remove-orphans
 
 local: $(VENV_STAMP) ## run the whole pipeline natively, without Docker (Ctrl-C stops everything)
 	$(PYTHON) -m stack local $(if $(SYMBOLS),--symbols "$(SYMBOLS)") $(if $(SOURCE),--source "$(SOURCE)") \

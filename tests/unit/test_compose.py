@@ -1,4 +1,5 @@
-"""Checks of docker-compose.yml that run without a Docker engine."""
+"""Checks of docker-compose.yml, alone and with docker-compose.spark-cluster.yml (make up
+SPARK=cluster), that run without a Docker engine."""
 
 from __future__ import annotations
 
@@ -19,6 +20,23 @@ from stack.settings import default_cache_dir
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
+
+
+def merged(base: dict, override: dict) -> dict:
+    """Compose's merge of a second file over the first, as far as these files use it: mappings
+    merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+CLUSTER = merged(COMPOSE, yaml.safe_load((ROOT / "docker-compose.spark-cluster.yml").read_text()))
+# The two ways `make up` runs: Spark inside the processor, or on a standalone master and worker.
+MODELS = {"local": COMPOSE, "cluster": CLUSTER}
 PIPELINE = {"producer", "processor", "storage"}
 STAGES = PIPELINE | {"dashboard"}
 # Services that run a stage of this project: `python -m <stage> ...`.
@@ -65,53 +83,79 @@ def env_names(parser) -> set[str]:
     return names
 
 
-def test_compose_file_validates_against_the_compose_specification():
+@pytest.mark.parametrize("model", MODELS)
+def test_compose_file_validates_against_the_compose_specification(model):
     # The Compose Specification's schema as vendored (with its licence) by check-jsonschema.
     schema_file = importlib.resources.files("check_jsonschema.builtin_schemas.vendor").joinpath(
         "compose-spec.json"
     )
     schema = json.loads(schema_file.read_text())
-    jsonschema.validate(COMPOSE, schema)
+    jsonschema.validate(MODELS[model], schema)
 
 
-def test_every_image_tag_is_pinned():
-    for name, service in SERVICES.items():
+@pytest.mark.parametrize("model", MODELS)
+def test_every_image_tag_is_pinned(model):
+    services = MODELS[model]["services"]
+    for name, service in services.items():
         image = service.get("image")
         assert image, f"{name} has no image"
-        if any(s.get("build") and s["image"] == image for s in SERVICES.values()):
+        if any(s.get("build") and s["image"] == image for s in services.values()):
             continue  # built from this repository's Dockerfile
         repo, _, tag = image.rpartition(":")
         assert repo and tag, f"{name}: {image} has no tag"
         assert tag != "latest" and re.match(r"^\d+\.\d+\.\d+", tag), f"{name}: {image} not pinned"
 
 
-def test_host_ports_do_not_clash():
+@pytest.mark.parametrize("model", MODELS)
+def test_host_ports_do_not_clash(model):
+    services = MODELS[model]["services"]
     seen: dict[str, str] = {}
-    for name, service in SERVICES.items():
+    for name, service in services.items():
         for mapping in service.get("ports", []):
             host = str(mapping).rsplit(":", 1)[0]
             assert host not in seen, f"host port {host} used by {seen.get(host)} and {name}"
             seen[host] = name
 
 
-def test_healthy_and_completed_conditions_point_at_services_that_can_meet_them():
-    for name, service in SERVICES.items():
+@pytest.mark.parametrize("model", MODELS)
+def test_healthy_and_completed_conditions_point_at_services_that_can_meet_them(model):
+    services = MODELS[model]["services"]
+    for name, service in services.items():
         for dep, spec in (service.get("depends_on") or {}).items():
-            assert dep in SERVICES, f"{name} depends on unknown {dep}"
+            assert dep in services, f"{name} depends on unknown {dep}"
             if spec.get("condition") == "service_healthy":
-                assert "healthcheck" in SERVICES[dep], f"{dep} has no healthcheck for {name}"
+                assert "healthcheck" in services[dep], f"{dep} has no healthcheck for {name}"
             if spec.get("condition") == "service_completed_successfully":
-                assert SERVICES[dep].get("restart") == "no", f"{dep} must be a one-shot"
+                assert services[dep].get("restart") == "no", f"{dep} must be a one-shot"
 
 
-def test_every_service_runs_a_stage_the_stack_or_spark():
-    for name, service in SERVICES.items():
+@pytest.mark.parametrize("model", MODELS)
+def test_every_service_runs_a_stage_the_stack_or_spark(model):
+    for name, service in MODELS[model]["services"].items():
         command = service["command"]
         spark = command[0] == "bash" and "$$SPARK_HOME/bin/spark-class" in command[-1]
         assert name in OURS or name in STACK or spark, f"{name}: {command}"
     assert PIPELINE <= {SERVICES[n]["command"][2] for n in OURS}
     served = {SERVICES[n]["command"][4] for n in STACK if SERVICES[n]["command"][3] == "run"}
     assert served == {"zookeeper", "kafka", "cassandra"}
+
+
+def test_spark_runs_in_the_processor_unless_the_cluster_file_is_added():
+    from processor.settings import ProcessorSettings
+
+    assert "SPARK_MASTER" not in service_env("processor")  # the processor's own default:
+    assert ProcessorSettings.__dataclass_fields__["spark_master"].default.startswith("local[")
+    assert not {"spark-master", "spark-worker"} & set(SERVICES)
+    cluster = CLUSTER["services"]
+    master = re.search(r"--host (\S+) --port (\d+)", cluster["spark-master"]["command"][-1])
+    submitted_to = interpolate(cluster["processor"]["environment"]["SPARK_MASTER"])
+    assert submitted_to == f"spark://{master.group(1)}:{master.group(2)}"
+    assert master.group(1) == cluster["spark-master"]["hostname"]
+    # Its executors need a worker before the first batch; the state store is in the checkpoint,
+    # which the driver and the executors must both see.
+    assert cluster["processor"]["depends_on"]["spark-worker"]["condition"] == "service_healthy"
+    mounts = {v for n in ("processor", "spark-worker") for v in cluster[n]["volumes"]}
+    assert mounts == {"processor-checkpoints:/data/checkpoints"}
 
 
 @pytest.mark.parametrize("name", STACK)
@@ -129,12 +173,14 @@ def test_stack_commands_and_their_environment_are_real(name):
         serve.build_parser(environ={}).parse_args(healthcheck[4:])
 
 
-def test_every_image_is_built_here_from_the_one_base():
+@pytest.mark.parametrize("model", MODELS)
+def test_every_image_is_built_here_from_the_one_base(model):
+    services = MODELS[model]["services"]
     # No registry may be needed beyond the one BASE comes from: each image is built by exactly
     # one service, and the others running it never try to pull it.
-    builders = {s["image"]: n for n, s in SERVICES.items() if "build" in s}
-    assert len(builders) == sum("build" in s for s in SERVICES.values()), "an image built twice"
-    for name, service in SERVICES.items():
+    builders = {s["image"]: n for n, s in services.items() if "build" in s}
+    assert len(builders) == sum("build" in s for s in services.values()), "an image built twice"
+    for name, service in services.items():
         assert service["image"] in builders, f"{name}: {service['image']} is built by no service"
         build = service.get("build")
         if build is None:
@@ -159,8 +205,10 @@ def test_every_image_runs_as_a_user_other_than_root():
         assert users and users[-1] not in ("root", "0"), f"image {target} runs as root"
 
 
-def test_published_ports_listen_on_loopback_unless_told_otherwise():
-    for name, service in SERVICES.items():
+@pytest.mark.parametrize("model", MODELS)
+def test_published_ports_listen_on_loopback_unless_told_otherwise(model):
+    services = MODELS[model]["services"]
+    for name, service in services.items():
         for mapping in service.get("ports", []):
             assert str(mapping).startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {mapping}"
             assert interpolate(mapping).startswith("127.0.0.1:"), f"{name}: {mapping}"
@@ -171,21 +219,25 @@ def _bytes(size: str) -> int:
     return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
 
 
-def test_memory_limits_fit_a_machine_with_8_gb():
-    limits = {name: service.get("mem_limit") for name, service in SERVICES.items()}
+@pytest.mark.parametrize("model", MODELS)
+def test_memory_limits_fit_a_machine_with_8_gb(model):
+    services = MODELS[model]["services"]
+    limits = {name: service.get("mem_limit") for name, service in services.items()}
     assert all(limits.values()), f"services without a memory limit: {limits}"
     # The one-shot init jobs have exited before the pipeline's stages start.
-    running = [n for n, s in SERVICES.items() if s.get("restart") != "no"]
+    running = [n for n, s in services.items() if s.get("restart") != "no"]
     assert sum(_bytes(limits[n]) for n in running) < 8 * 2**30
 
 
-def test_long_running_services_restart_and_keep_data_in_named_volumes():
-    for name, service in SERVICES.items():
+@pytest.mark.parametrize("model", MODELS)
+def test_long_running_services_restart_and_keep_data_in_named_volumes(model):
+    services = MODELS[model]["services"]
+    for name, service in services.items():
         if service.get("restart") != "no":
             assert service.get("restart") == "unless-stopped", name
         for volume in service.get("volumes", []):
             source = str(volume).split(":", 1)[0]
-            assert source in COMPOSE["volumes"], f"{name}: {volume} is not a named volume"
+            assert source in MODELS[model]["volumes"], f"{name}: {volume} is not a named volume"
 
 
 @pytest.mark.parametrize("name", OURS)

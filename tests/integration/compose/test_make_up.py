@@ -5,8 +5,9 @@ scripts/docker-engine.sh and sets STOCK_SYSTEM_REQUIRE_DOCKER=1, so there it nev
 skipped, saying why, where none does. The stack runs under its own
 project name and host ports, so it collides neither with a user's `make up` nor with the native
 stacks of the other tests. The tests run in file order and share the one stack:
-rows in every table -> storage restart and processor kill under load lose no tick ->
-`make down` + `make up` resumes from the volumes -> `make clean` leaves nothing behind.
+rows in every table (Spark inside the processor) -> storage restart and processor kill under
+load lose no tick -> `make down` + `make up SPARK=cluster` resumes from the volumes, the same
+checkpoint now run by executors on a Spark worker -> `make clean` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -232,9 +233,12 @@ def test_make_up_brings_rows_for_both_symbols_into_every_table(stack: Stack):
     out = stack.make("up")
     up_s = time.monotonic() - started
     assert f"127.0.0.1:{stack.cassandra_port}" in out  # where to look, with this run's ports
-    for service in ("zookeeper", "kafka", "cassandra", "spark-master", "spark-worker"):
+    for service in ("zookeeper", "kafka", "cassandra", "dashboard"):
         state = stack.compose("ps", "--format", "{{.Health}}", service).strip()
         assert state == "healthy", f"{service} is {state!r} after make up"
+    # Spark runs inside the processor unless SPARK=cluster asks for a master and workers.
+    running = set(stack.compose("ps", "-a", "--services").split())
+    assert "processor" in running and not {"spark-master", "spark-worker"} & running, running
 
     cluster, session = stack.cassandra()
     try:
@@ -243,13 +247,6 @@ def test_make_up_brings_rows_for_both_symbols_into_every_table(stack: Stack):
     finally:
         cluster.shutdown()
     print(f"make up: {up_s:.0f}s; first rows in all tables {time.monotonic() - started:.0f}s")
-
-    # The processor is an application of the Spark master, its executors on the worker.
-    with urllib.request.urlopen(f"{stack.spark_ui}/json/", timeout=10) as answer:
-        master = json.load(answer)
-    apps = [a["name"] for a in master["activeapps"]]
-    assert "stock-system-processor" in apps, master
-    assert any(w["state"] == "ALIVE" and w["coresused"] > 0 for w in master["workers"]), master
 
     # The same rows through cqlsh inside the Cassandra container.
     out = stack.compose(
@@ -328,14 +325,25 @@ def test_make_down_then_make_up_resumes_from_the_volumes(stack: Stack):
 
     stack.make("down", timeout=300)
     assert not stack.compose("ps", "-a", "-q").strip(), "make down left containers"
-    stack.make("up")
+    stack.make("up", "SPARK=cluster")
+
+    # The processor is now an application of the Spark master, its executors on the worker.
+    def on_the_cluster() -> dict | None:
+        with urllib.request.urlopen(f"{stack.spark_ui}/json/", timeout=10) as answer:
+            master = json.load(answer)
+        apps = [a["name"] for a in master["activeapps"]]
+        working = any(w["state"] == "ALIVE" and w["coresused"] > 0 for w in master["workers"])
+        return master if "stock-system-processor" in apps and working else None
+
+    _poll("the processor running on the Spark master's worker", on_the_cluster, timeout_s=240)
 
     assert sum(_kafka_ticks(stack.kafka).values()) >= in_kafka, "Kafka lost its log"
     cluster, session = stack.cassandra()
     try:
         assert stored <= _stored_ticks(session, days), "Cassandra lost rows"
         # The pipeline carries on: new ticks arrive and are stored, aggregates keep counting on
-        # from the checkpointed state rather than from zero.
+        # from the checkpointed state rather than from zero (executors on the worker read the
+        # state the processor's own JVM wrote, from the shared volume).
         _poll("new ticks stored after make up",
               lambda: len(_stored_ticks(session, days | {time.strftime("%Y-%m-%d", time.gmtime())}))
               > len(stored), timeout_s=240)  # fmt: skip
@@ -347,6 +355,7 @@ def test_make_down_then_make_up_resumes_from_the_volumes(stack: Stack):
 
 
 def test_make_clean_leaves_no_container_network_or_volume(stack: Stack):
+    # Without SPARK=cluster: the cluster's master and worker go all the same.
     stack.make("clean", timeout=300)
     label = f"label=com.docker.compose.project={PROJECT}"
     for kind in ("container", "network", "volume"):
