@@ -2,9 +2,9 @@
 # pinned requirements) and Maven Central (the same poms the native stack resolves):
 #   --target kafka      ZooKeeper and Kafka 3.9.2 (ZooKeeper mode), and the topics init job
 #   --target cassandra  Cassandra 5.0.8 and cqlsh
-#   --target app        producer, processor, storage, dashboard, the schema init job, Spark master and
-#                       worker (from the pyspark wheel: executors run the processor's Python UDF,
-#                       so they need the same Python and code as the driver)
+#   --target app        producer, processor (Spark from the pyspark wheel), storage, dashboard, the
+#                       schema init job, and with SPARK=cluster the Spark master and worker
+#                       (executors run the processor's Python UDF: the same Python and code)
 # The services are configured and started by `python -m stack.serve run`, the code that writes the
 # native stack's configs. Point BASE at another registry or mirror with --build-arg BASE=...
 ARG BASE=debian:bookworm-slim

@@ -111,7 +111,7 @@ bench: bench-pipeline bench-idle bench-producer bench-processor bench-storage be
 bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
 	$(PYTHON) -m bench.pipeline
 
-bench-idle: $(VENV_STAMP) ## the pipeline's CPU per process at rest and at 10, 100, 1,000 ticks/s (and per 1,000 ticks)
+bench-idle: $(VENV_STAMP) ## the pipeline's CPU per process at rest and at 10, 100, 1,000 ticks/s (IDLE_UNDER=compose: as make up runs it)
 	$(PYTHON) -m bench.idle
 
 bench-producer: $(VENV_STAMP) ## producer: simulated ticks/s into Kafka beside Kafka's own ProducerPerformance

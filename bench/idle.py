@@ -1,11 +1,13 @@
 """`python -m bench.idle` (make bench-idle): what the pipeline costs at rest and at low rates.
 
 The whole pipeline as `make local` runs it (ZooKeeper, Kafka, Cassandra, then storage, the
-processor, the dashboard and the simulated producer), on topics and a keyspace of its own. For
-each offered rate in turn (0: no producer at all), after a warm-up, the CPU each process used is
-read from /proc over the measuring window: cores per process, the total, and for a rate above 0
-the CPU-seconds it took per 1,000 ticks. Those travel between hosts far better than rates; the
-CPU model is printed with them all the same.
+processor, the dashboard and the simulated producer), on topics and a keyspace of its own; or,
+with --under compose, as `make up` runs it, in a compose project of its own. For each offered
+rate in turn (0: no producer at all), after a warm-up, the CPU each process (or container) used
+is read over the measuring window, from /proc (or the container's cgroup, through the engine):
+cores per process, the total, and for a rate above 0 the CPU-seconds it took per 1,000 ticks.
+Those travel between hosts far better than rates; the CPU model is printed with them all the
+same.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.compose_pipeline import ComposeError, ComposePipeline
 from bench.cpu import cpu_model, cpu_seconds
 from bench.pipeline.stages import Stages, Target
 from bench.results import publish
@@ -33,6 +37,7 @@ from common.settings import (
     add_options,
     duration_ms,
     fail,
+    one_of,
     option,
     parse_settings,
     path_value,
@@ -83,8 +88,20 @@ class IdleSettings:
     )
     windows_ms: tuple[int, ...] = WINDOWS.field()
     spark_master: str = option(
-        "--spark-master", "SPARK_MASTER", "local[2]", "the processor's master", text
+        "--spark-master", "SPARK_MASTER", "local[2]", "the processor's master (natively)", text
     )
+    under: str = option(
+        "--under", "IDLE_UNDER", "native",
+        "native: the pipeline as make local runs it; compose: as make up runs it (containers of "
+        "a project of its own, built from this checkout; needs a Docker engine)",
+        one_of(("native", "compose")),
+    )  # fmt: skip
+    compose_spark: str = option(
+        "--compose-spark", "IDLE_COMPOSE_SPARK", "local",
+        "under compose: Spark inside the processor (local) or on a master and worker (cluster, "
+        "as make up SPARK=cluster)",
+        one_of(("local", "cluster")),
+    )  # fmt: skip
     results_dir: Path = option(
         "--results-dir", "BENCH_RESULTS_DIR", "bench-results", "where the table is written",
         path_value,
@@ -103,57 +120,92 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
     return parser
 
 
-def measure(pids: dict[str, int], window_s: float) -> dict[str, float]:
-    """Cores each process (with its descendants) used over the window."""
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+def measure(cpu_seconds: Callable[[], dict[str, float]], window_s: float) -> dict[str, float]:
+    """Cores each process or container used over the window."""
+    before = cpu_seconds()
     started = time.monotonic()
     time.sleep(window_s)  # the measuring window itself, not a wait for anything
     took = time.monotonic() - started
-    return {name: (cpu_seconds(pid) - before[name]) / took for name, pid in pids.items()}
+    after = cpu_seconds()
+    return {name: (after[name] - before[name]) / took for name in after if name in before}
+
+
+class NativePipeline:
+    """The pipeline as `make local` runs it, on a stack of its own (the JVMs' CPU is part of
+    what is measured), with topics and a keyspace of its own."""
+
+    def __init__(self, idle: IdleSettings, symbols: list[str]):
+        self._idle = idle
+        self._symbols = symbols
+        self._exit = ExitStack()
+        self._stages: Stages | None = None
+        self._jvms: dict[str, int] = {}
+        self.producing = False
+
+    def __enter__(self) -> NativePipeline:
+        with ExitStack() as opened:
+            work = Path(opened.enter_context(tempfile.TemporaryDirectory(prefix="idle-bench-")))
+            environ = {k: v for k, v in os.environ.items()
+                       if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CASSANDRA_HOSTS")}  # fmt: skip
+            found = opened.enter_context(services(environ, work / "stack"))
+            target = Target.on(found, uuid.uuid4().hex[:10], work, work / "logs")
+            ensure_topics(found.bootstrap_servers, target.topics)
+            stages = Stages(target, self._idle, self._symbols, spark_kafka_jars(found.cache_dir))
+            opened.callback(stages.stop_all)
+            stages.start_readers()
+            stages.supervisor.start(
+                "dashboard",
+                env={"DASHBOARD_PORT": str(free_port()),
+                     "DASHBOARD_CONSUMER_GROUP": f"bench-dashboard-{target.run_id}"},
+            )  # fmt: skip
+            if found.stack:
+                self._jvms = {name: found.stack.pid(name) for name in SERVICES}
+            self._stages = stages
+            self._exit = opened.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    def offer(self, rate: int) -> None:
+        if self.producing:
+            self._stages.supervisor.stop("producer")
+            self.producing = False
+        if rate:
+            lasts_s = self._idle.warm_up_s + self._idle.measure_s + 60
+            self._stages.start_producer(rate, int(rate * lasts_s), log_name=f"producer-{rate}")
+            self.producing = True
+
+    def cpu_seconds(self) -> dict[str, float]:
+        procs = self._stages.supervisor.procs
+        names = ["storage", "processor", "dashboard"] + (["producer"] if self.producing else [])
+        pids = {name: procs[name].pid for name in names}
+        pids.update({name: pid for name, pid in self._jvms.items() if pid})
+        return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+    def check(self) -> None:
+        self._stages.check()
 
 
 def run(idle: IdleSettings) -> dict[int, dict[str, float]]:
+    symbols = [f"I{i:03d}" for i in range(idle.symbols)]
+    if idle.under == "native":
+        pipeline: NativePipeline | ComposePipeline = NativePipeline(idle, symbols)
+    else:
+        windows = ",".join(f"{w // 1000}s" for w in idle.windows_ms)
+        pipeline = ComposePipeline(symbols, windows, idle.compose_spark)
     results: dict[int, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="idle-bench-") as tmp:
-        work = Path(tmp)
-        # Always a stack of its own: the JVMs' CPU is part of what is measured.
-        environ = {k: v for k, v in os.environ.items()
-                   if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CASSANDRA_HOSTS")}  # fmt: skip
-        with services(environ, work / "stack") as found:
-            target = Target.on(found, uuid.uuid4().hex[:10], work, work / "logs")
-            ensure_topics(found.bootstrap_servers, target.topics)
-            symbols = [f"I{i:03d}" for i in range(idle.symbols)]
-            stages = Stages(target, idle, symbols, spark_kafka_jars(found.cache_dir))
-            try:
-                stages.start_readers()
-                stages.supervisor.start(
-                    "dashboard",
-                    env={"DASHBOARD_PORT": str(free_port()),
-                         "DASHBOARD_CONSUMER_GROUP": f"bench-dashboard-{target.run_id}"},
-                )  # fmt: skip
-                jvms = {name: found.stack.pid(name) for name in SERVICES} if found.stack else {}
-                for rate in idle.rates:
-                    if rate:
-                        total_s = idle.warm_up_s + idle.measure_s + 60
-                        stages.start_producer(
-                            rate, int(rate * total_s), log_name=f"producer-{rate}"
-                        )
-                    logger.info("rate %d/s: warming up %.0fs, then measuring %.0fs",
-                                rate, idle.warm_up_s, idle.measure_s)  # fmt: skip
-                    time.sleep(idle.warm_up_s)  # the warm-up itself
-                    stages.check()
-                    procs = stages.supervisor.procs
-                    pids = {name: procs[name].pid for name in ("storage", "processor", "dashboard")}
-                    if rate:
-                        pids["producer"] = procs["producer"].pid
-                    pids.update({name: pid for name, pid in jvms.items() if pid})
-                    results[rate] = measure(pids, idle.measure_s)
-                    stages.check()
-                    if rate:
-                        stages.supervisor.stop("producer")
-                    logger.info("rate %d/s: %s", rate, _line(results[rate]))
-            finally:
-                stages.stop_all()
+    with pipeline:
+        for rate in idle.rates:
+            pipeline.offer(rate)
+            logger.info("rate %d/s: warming up %.0fs, then measuring %.0fs",
+                        rate, idle.warm_up_s, idle.measure_s)  # fmt: skip
+            time.sleep(idle.warm_up_s)  # the warm-up itself
+            pipeline.check()
+            results[rate] = measure(pipeline.cpu_seconds, idle.measure_s)
+            pipeline.check()
+            logger.info("rate %d/s: %s", rate, _line(results[rate]))
+        pipeline.offer(0)
     return results
 
 
@@ -161,7 +213,8 @@ def _line(cores: dict[str, float]) -> str:
     return " ".join(f"{name}={value:.3f}" for name, value in cores.items())
 
 
-ORDER = ("processor", "storage", "dashboard", "producer", "cassandra", "kafka", "zookeeper")
+ORDER = ("processor", "spark-worker", "spark-master", "storage", "dashboard", "producer",
+         "cassandra", "kafka", "zookeeper")  # fmt: skip
 
 
 def report(results: dict[int, dict[str, float]], idle: IdleSettings, started: datetime) -> str:
@@ -177,12 +230,18 @@ def report(results: dict[int, dict[str, float]], idle: IdleSettings, started: da
     per_k = [f"{t / r * 1000:.1f}" if r else "-" for t, r in zip(totals, rates_, strict=True)]
     rows.append("| CPU-s per 1,000 ticks | " + " | ".join(per_k) + " |")
     windows = ",".join(f"{w // 1000}s" for w in idle.windows_ms)
+    if idle.under == "native":
+        how = "Natively (make local): cores used per process (with its children), read from /proc"
+        spark = f"Spark {idle.spark_master}"
+    else:
+        how = "Under compose (make up): cores used per container, read from its cgroup"
+        spark = "Spark " + ("local[*] in the processor" if idle.compose_spark == "local"
+                            else "on a standalone master and worker (SPARK=cluster)")  # fmt: skip
     return "\n".join([
         f"# Pipeline CPU at rest and at low rates, {started:%Y-%m-%d %H:%M} UTC",
         "",
-        f"Cores used per process (with its children), read from /proc over "
-        f"{idle.measure_s:.0f} s after {idle.warm_up_s:.0f} s at each rate; {idle.symbols} "
-        f"symbols, windows {windows}, Spark {idle.spark_master}; {cpu_model()}.",
+        f"{how} over {idle.measure_s:.0f} s after {idle.warm_up_s:.0f} s at each rate; "
+        f"{idle.symbols} symbols, windows {windows}, {spark}; {cpu_model()}.",
         "",
         *rows,
     ])  # fmt: skip
@@ -198,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.warning("interrupted; no results")
         return 130
-    except (StackError, ResolveError) as e:
+    except (StackError, ResolveError, ComposeError) as e:
         fail(PROG, str(e))
     table = report(results, idle, started)
     out = publish(table, idle.results_dir, f"idle-{started:%Y%m%dT%H%M%SZ}")

@@ -245,10 +245,11 @@ def close_latencies(bootstrap: str, topic: str, since_ms: int, until_ms: int) ->
     return out
 
 
-def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, dict]:
+def _job_settings(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> ProcessorSettings:
+    """The processor's settings for this run: topics and a checkpoint of its own."""
     run_id = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix="processor-bench-"))
-    settings = ProcessorSettings(
+    return ProcessorSettings(
         bootstrap_servers=bootstrap,
         ticks_topic=f"bench-ticks-{run_id}",
         aggregates_topic=f"bench-aggregates-{run_id}",
@@ -261,83 +262,127 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
         shuffle_partitions=bench.shuffle_partitions,
         spark_jars=tuple(jars),
     )
-    topics = [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic]
-    ensure_topics(bootstrap, topics, partitions=bench.partitions)
+
+
+class _RunningQuery:
+    """The job's query with its progress reports, and the CPU of the JVM that runs it (with its
+    Python workers)."""
+
+    def __init__(self, settings: ProcessorSettings, jars: list[Path]):
+        self.spark = build_session(
+            settings.spark_master, jars, shuffle_partitions=settings.shuffle_partitions
+        )
+        self.spark.sparkContext.setLogLevel("ERROR")
+        self._jvm = self.spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+        self._tracker = ProgressTracker()
+        self.reports: list[dict] = []
+        # From before the query starts: its first batch (code generation) is part of the backlog.
+        self.started = _Span(self.cpu_seconds(), time.monotonic())
+        self.query = queries.start(
+            self.spark, settings, queries.Trigger(settings.trigger_interval_ms)
+        )
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self._jvm)
+
+    def collect(self) -> None:
+        self.reports.extend(self._tracker.poll([self.query]))
+        if not self.query.isActive:
+            raise RuntimeError(f"the query stopped: {self.query.exception()}")
+
+    def wait_for_offsets(self, count: int, deadline_s: float | None = None) -> None:
+        """Until the query has read `count` ticks (or the deadline passes)."""
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        while sum(_source_rows(r) for r in self.reports) < count:
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            time.sleep(0.5)
+            self.collect()
+
+    def stop(self) -> None:
+        if self.query.isActive:
+            self.query.stop()
+        self.spark.stop()
+
+
+@dataclass
+class _Span:
+    """CPU-seconds and wall seconds of a phase (or, as a start mark, readings of both)."""
+
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+
+def _live_phase(bench: BenchSettings, job: _RunningQuery, settings: ProcessorSettings,
+                symbols: list[str], span: _Span) -> tuple[int, int, int]:  # fmt: skip
+    """Ticks at the live rate for the live seconds; returns (sent, from_ms, until_ms)."""
+    feed = LiveFeed(settings.bootstrap_servers, settings.ticks_topic, symbols, bench.live_rate)
+    live_from = now_ms()
+    cpu_start, wall_start = job.cpu_seconds(), time.monotonic()
+    feed.start()
+    time.sleep(bench.live_seconds)  # the live phase itself
+    feed.stop.set()
+    feed.join()
+    span.cpu_s, span.wall_s = job.cpu_seconds() - cpu_start, time.monotonic() - wall_start
+    return feed.sent, live_from, now_ms()
+
+
+def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, dict]:
+    settings = _job_settings(bench, bootstrap, jars)
+    ensure_topics(
+        bootstrap,
+        [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic],
+        partitions=bench.partitions,
+    )
     symbols = _symbols(bench.symbols)
     rng = random.Random(1)
-    start_ms = now_ms() - 3_600_000
-
     producer = _producer(bootstrap)
     began = time.monotonic()
     # Event time moves forward ~1 ms per tick, so windows close as they would in a live feed.
-    backlog_ticks = _ticks(symbols, bench.backlog_ticks, rng, lambda i: start_ms + i)
-    _send(producer, settings.ticks_topic, backlog_ticks)
+    start_ms = now_ms() - 3_600_000
+    _send(producer, settings.ticks_topic,
+          _ticks(symbols, bench.backlog_ticks, rng, lambda i: start_ms + i))  # fmt: skip
     producer.close()
     logger.info("preloaded ticks=%d in %.1fs", bench.backlog_ticks, time.monotonic() - began)
 
-    spark = build_session(settings.spark_master, jars, shuffle_partitions=bench.shuffle_partitions)
-    spark.sparkContext.setLogLevel("ERROR")
-    tracker = ProgressTracker()
-    jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
-    cpu_start, wall_start = cpu_seconds(jvm), time.monotonic()
-    query = queries.start(spark, settings, queries.Trigger(settings.trigger_interval_ms))
-    reports: list[dict] = []
-
-    def collect() -> None:
-        reports.extend(tracker.poll([query]))
-        if not query.isActive:
-            raise RuntimeError(f"the query stopped: {query.exception()}")
-
-    def offsets_done() -> int:
-        return sum(_source_rows(r) for r in reports)
-
+    job = _RunningQuery(settings, jars)
+    backlog_span, live_span = _Span(), _Span()
     try:
-        while offsets_done() < bench.backlog_ticks:
-            time.sleep(0.5)
-            collect()
-        backlog = _with_data(reports)[1:]  # the first batch: warm-up (code generation)
-        cpu_backlog = cpu_seconds(jvm) - cpu_start
-        backlog_wall = time.monotonic() - wall_start
-        mark = len(reports)
-        feed = LiveFeed(bootstrap, settings.ticks_topic, symbols, bench.live_rate)
-        live_from = now_ms()
-        live_cpu_start, live_wall_start = cpu_seconds(jvm), time.monotonic()
-        feed.start()
-        time.sleep(bench.live_seconds)
-        feed.stop.set()
-        feed.join()
-        live_until = now_ms()
-        cpu_live = cpu_seconds(jvm) - live_cpu_start
-        wall_live = time.monotonic() - live_wall_start
-        expected = bench.backlog_ticks + feed.sent
-        deadline = time.monotonic() + 180
-        while offsets_done() < expected and time.monotonic() < deadline:
-            time.sleep(0.5)
-            collect()
+        job.wait_for_offsets(bench.backlog_ticks)
+        backlog = _with_data(job.reports)[1:]  # the first batch: warm-up (code generation)
+        backlog_span.cpu_s = job.cpu_seconds() - job.started.cpu_s
+        backlog_span.wall_s = time.monotonic() - job.started.wall_s
+        mark = len(job.reports)
+        sent, live_from, live_until = _live_phase(bench, job, settings, symbols, live_span)
+        job.wait_for_offsets(bench.backlog_ticks + sent, deadline_s=180)
         # Let the windows that closed during the feed be emitted (the watermark moves on only
         # with new ticks, so a final trickle closes them).
         tail = _ticks(symbols, 10, rng, lambda _: now_ms() + max(bench.windows_ms))
         _send(_producer(bootstrap), settings.ticks_topic, tail)
-        time.sleep(3 * bench.trigger_interval_ms / 1000 + 2)
-        collect()
-        live = _with_data(reports[mark:])
+        time.sleep(3 * bench.trigger_interval_ms / 1000 + 2)  # a few batches for the trickle
+        job.collect()
+        live = _with_data(job.reports[mark:])
     finally:
-        if query.isActive:
-            query.stop()
-        spark.stop()
+        job.stop()
+    figures = _phase_figures(bench, backlog, live, backlog_span, live_span)
+    latency = close_latencies(bootstrap, settings.aggregates_topic, live_from, live_until)
+    return figures, latency
+
+
+def _phase_figures(bench: BenchSettings, backlog: list[dict], live: list[dict],
+                   backlog_span: _Span, live_span: _Span) -> list[PhaseFigures]:  # fmt: skip
     figures = []
     if backlog:
         figures.append(_figures("backlog", backlog, sum(_source_rows(r) for r in backlog)))
         # Every backlog batch, warm-up included, against the Spark JVM's and its Python
         # workers' CPU time over the same span.
-        figures[-1].ticks_per_cpu_s = bench.backlog_ticks / cpu_backlog
-        figures[-1].cores = cpu_backlog / backlog_wall
+        figures[-1].ticks_per_cpu_s = bench.backlog_ticks / backlog_span.cpu_s
+        figures[-1].cores = backlog_span.cpu_s / backlog_span.wall_s
     if live:
         live_ticks = sum(_source_rows(r) for r in live)
         figures.append(_figures(f"live {bench.live_rate}/s", live, live_ticks))
-        figures[-1].cores = cpu_live / wall_live
-    latency = close_latencies(bootstrap, settings.aggregates_topic, live_from, live_until)
-    return figures, latency
+        figures[-1].cores = live_span.cpu_s / live_span.wall_s
+    return figures
 
 
 def table(figures: list[PhaseFigures], latency: dict[int, list], bench: BenchSettings) -> str:

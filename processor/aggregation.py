@@ -161,6 +161,26 @@ def _window(start_ms: Column, size_ms: Column, watermark_ms: int) -> Column:
     ).alias("window", metadata={_WATERMARK_DELAY_KEY: watermark_ms})
 
 
+def _first_of_each_identity(
+    ticks: DataFrame, windows_ms: Sequence[int], watermark_ms: int
+) -> DataFrame:
+    """The ticks with a redelivered one (same symbol, ts, seq) dropped: the first is kept.
+
+    An identity is remembered until the last of its windows closes (the latest window end over
+    the sizes), so a copy arriving any time a window could still count it is dropped; after
+    that, the copy is late for every window anyway.
+    """
+    ts = F.col("ts")
+    timed = ticks.withColumn("event_time", F.timestamp_millis(ts)).withWatermark(
+        "event_time", f"{watermark_ms} milliseconds"
+    )
+    ends = [ts - ts % w + w for w in windows_ms]
+    last_end = ends[0] if len(ends) == 1 else F.greatest(*ends)
+    return timed.select(
+        *TICK_COLUMNS, _window(last_end - max(windows_ms), F.lit(max(windows_ms)), watermark_ms)
+    ).dropDuplicates(["symbol", "ts", "seq", "window"])
+
+
 def aggregates(ticks: DataFrame, windows_ms: Sequence[int], watermark_ms: int) -> DataFrame:
     """One row per (symbol, window size, window) in the contract's Aggregate shape, every window
     size in one grouping, each tick identity counted once.
@@ -169,18 +189,7 @@ def aggregates(ticks: DataFrame, windows_ms: Sequence[int], watermark_ms: int) -
     MAX_AGGREGATE_COUNT) keep `volume` null: the sink turns them into dead letters.
     """
     ts = F.col("ts")
-    timed = ticks.withColumn("event_time", F.timestamp_millis(ts)).withWatermark(
-        "event_time", f"{watermark_ms} milliseconds"
-    )
-    # A redelivered tick has the same identity (symbol, ts, seq): keep the first. Its identity is
-    # remembered until the last of its windows closes (the latest window end over the sizes),
-    # so a copy arriving any time a window could still count it is dropped; after that, the
-    # copy is late for every window anyway.
-    ends = [ts - ts % w + w for w in windows_ms]
-    last_end = ends[0] if len(ends) == 1 else F.greatest(*ends)
-    deduplicated = timed.select(
-        *TICK_COLUMNS, _window(last_end - max(windows_ms), F.lit(max(windows_ms)), watermark_ms)
-    ).dropDuplicates(["symbol", "ts", "seq", "window"])
+    deduplicated = _first_of_each_identity(ticks, windows_ms, watermark_ms)
     # Every window size at once: one row per (tick, size), then one grouping.
     sizes = F.explode(F.array(*[F.lit(w).cast("long") for w in windows_ms])).alias("window_ms")
     exploded = deduplicated.select(*TICK_COLUMNS, sizes)

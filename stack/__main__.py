@@ -148,6 +148,13 @@ def build_parser() -> EnvArgumentParser:
     sub.add_parser("env", help="print shell exports that point clients at the stack")
     topics = sub.add_parser("topics", help="list topics, their sizes and consumer-group lag")
     topics.add_argument("--bootstrap-servers", default=None, help="default: this stack's Kafka")
+    _add_local(sub, parser)
+    sub.add_parser("resolve", help="fetch every jar into the cache (Kafka, Cassandra, Spark)")
+    sub.add_parser("jars", help="print the Spark Kafka connector jars, comma separated")
+    return parser  # fmt: skip
+
+
+def _add_local(sub: argparse._SubParsersAction, parser: EnvArgumentParser) -> None:
     local = sub.add_parser(
         "local",
         help="run the whole pipeline natively (the stack, then storage, processor, producer)",
@@ -182,9 +189,6 @@ def build_parser() -> EnvArgumentParser:
         help=f"aggregate window sizes (default: {WINDOWS.default})",
     )
     _add_service_options(local)
-    sub.add_parser("resolve", help="fetch every jar into the cache (Kafka, Cassandra, Spark)")
-    sub.add_parser("jars", help="print the Spark Kafka connector jars, comma separated")
-    return parser  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,7 +53,13 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
     )
     add_option(parser, LOG_LEVEL, "log_level")
     sub = parser.add_subparsers(dest="command", required=True)
-    environ = parser._environ
+    _add_run(sub, parser._environ)
+    _add_probe(sub)
+    _add_create_topics(sub)
+    return parser
+
+
+def _add_run(sub: argparse._SubParsersAction, environ: Mapping[str, str]) -> None:
     d = StackSettings()
     serve = sub.add_parser(
         "run",
@@ -100,6 +106,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
     add("--kafka-heap", env="KAFKA_HEAP", default=d.kafka_heap, help="JVM heap")
     add("--cassandra-heap", env="CASSANDRA_HEAP", default=d.cassandra_heap, help="JVM heap")
 
+
+def _add_probe(sub: argparse._SubParsersAction) -> None:
     probe = sub.add_parser(
         "probe", help="exit 0 when the service answers its own protocol (a healthcheck)"
     )
@@ -107,6 +115,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
     probe.add_argument("--host", default="127.0.0.1")
     probe.add_argument("--port", type=port, default=None, help="default: the service's default")
 
+
+def _add_create_topics(sub: argparse._SubParsersAction) -> None:
     topics = sub.add_parser(
         "create-topics", help="create the pipeline's topics when missing (safe to repeat)"
     )
@@ -114,7 +124,6 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
     topics.add_argument("--bootstrap-servers", required=True)
     topics.add_argument("--partitions", type=positive_int, default=3)
     topics.add_argument("--timeout", type=positive_int, default=120, help="seconds to keep trying")
-    return parser
 
 
 def serve_settings(args: argparse.Namespace) -> StackSettings:

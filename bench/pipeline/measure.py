@@ -154,41 +154,42 @@ def rate_between(samples: list[Sample], attr: str, t0: float, t1: float) -> floa
     return (getattr(moves[-1], attr) - getattr(moves[0], attr)) / (moves[-1].t - moves[0].t)
 
 
-def run_phase(
-    bench: BenchSettings, stages: Stages, positions: Positions, session, rate: int
-) -> PhaseResult:
-    count = int(rate * bench.duration_s)
-    result = PhaseResult(rate=rate, ticks=count)
-    base = positions.produced()
-    result.backlog_at_start = (base - positions.processed()) + (base - positions.stored())
-    first_ms = now_ms()
-    began = time.monotonic()
-    procs = stages.supervisor.procs
-    readers = {name: procs[name].pid for name in ("processor", "storage")}
-    cpu_at_start = {name: cpu_seconds(pid) for name, pid in readers.items()}
-    stages.start_producer(rate, count)
-    producer_pid, producer_cpu = procs["producer"].pid, [0.0]
-    samples: list[Sample] = []
-    progress = Progress(bench.duration_s, f"{rate:>6}/s")
+class _Recorder:
+    """Where the producer, the processor and storage are, sampled through a phase: counts since
+    its start, at seconds since its start."""
 
-    def sample() -> Sample:
-        s = Sample(time.monotonic() - began, positions.produced() - base,
-                   positions.processed() - base, positions.stored() - base)  # fmt: skip
-        samples.append(s)
+    def __init__(self, positions: Positions):
+        self._positions = positions
+        self.base = positions.produced()
+        self.began = time.monotonic()
+        self.samples: list[Sample] = []
+
+    def sample(self) -> Sample:
+        p, base = self._positions, self.base
+        s = Sample(time.monotonic() - self.began, p.produced() - base, p.processed() - base,
+                   p.stored() - base)  # fmt: skip
+        self.samples.append(s)
         return s
+
+
+def _await_load(bench: BenchSettings, stages: Stages, recorder: _Recorder, rate: int,
+                count: int) -> float:  # fmt: skip
+    """Until the producer has published its ticks and exited; returns the CPU it used."""
+    producer_pid = stages.supervisor.procs["producer"].pid
+    producer_cpu = [0.0]
+    progress = Progress(bench.duration_s, f"{rate:>6}/s")
 
     def load_over() -> bool:
         # Sampled once a second while the load is on, and once more when it is over.
         done = stages.producer_done()
         if not done:
             producer_cpu[0] = max(producer_cpu[0], cpu_seconds(producer_pid))
-        s = sample()
+        s = recorder.sample()
         if not done:
             progress.show(s.t, f"produced={s.produced} processor_lag={s.produced - s.processed} "
                                f"storage_lag={s.produced - s.stored}")  # fmt: skip
         return done
 
-    # The load: until the producer has published its ticks and exited.
     wait_until(
         load_over,
         _LOAD_START_S + _LOAD_OVERRUN * bench.duration_s,
@@ -196,18 +197,18 @@ def run_phase(
         every_s=1.0,
         check=stages.check,
     )
-    result.producer_rc = stages.producer_exit_code()
-    end = samples[-1]
-    load_end_ms = now_ms()
-    result.seconds = end.t
-    result.processor_lag_end = end.produced - end.processed
-    result.storage_lag_end = end.produced - end.stored
+    end = recorder.samples[-1]
     progress.show(end.t, f"produced={end.produced}; draining", force=True)
     progress.done()
+    return producer_cpu[0]
 
-    # The drain: how long each reader needs to catch up once the load stops.
+
+def _await_drain(bench: BenchSettings, stages: Stages, recorder: _Recorder, end: Sample,
+                 result: PhaseResult) -> None:  # fmt: skip
+    """How long each reader needs to catch up once the load stops (None: not in time)."""
+
     def drained() -> bool:
-        s = sample()
+        s = recorder.sample()
         if result.processor_drain_s is None and s.processed >= end.produced:
             result.processor_drain_s = s.t - end.t
         if result.storage_drain_s is None and s.stored >= end.produced:
@@ -219,9 +220,9 @@ def run_phase(
                    check=stages.check)  # fmt: skip
     except WaitTimeout:
         pass  # a reader that did not drain in time is a finding (shown as >timeout), not an error
-    result.cpu_s = {name: cpu_seconds(pid) - cpu_at_start[name] for name, pid in readers.items()}
-    result.cpu_s["producer"] = producer_cpu[0]
 
+
+def _load_rates(result: PhaseResult, samples: list[Sample], end: Sample) -> None:
     # The load period: after the producer's start-up, up to the last sample taken before its
     # final tick landed, so both ends are inside the load (samples are ~1 s apart; one taken
     # after the end would count idle time as if the stage had been slow).
@@ -232,8 +233,35 @@ def run_phase(
     result.produced_per_s = rate_between(samples, "produced", t0, t1)
     result.processed_per_s = rate_between(samples, "processed", t0, t1)
     result.stored_per_s = rate_between(samples, "stored", t0, t1)
-    last_ms = now_ms()
-    result.tick_to_row = tick_latency(bench, session, stages, first_ms, last_ms, count)
+
+
+def run_phase(
+    bench: BenchSettings, stages: Stages, positions: Positions, session, rate: int
+) -> PhaseResult:
+    count = int(rate * bench.duration_s)
+    result = PhaseResult(rate=rate, ticks=count)
+    recorder = _Recorder(positions)
+    base = recorder.base
+    result.backlog_at_start = (base - positions.processed()) + (base - positions.stored())
+    first_ms = now_ms()
+    procs = stages.supervisor.procs
+    readers = {name: procs[name].pid for name in ("processor", "storage")}
+    cpu_at_start = {name: cpu_seconds(pid) for name, pid in readers.items()}
+    stages.start_producer(rate, count)
+
+    producer_cpu = _await_load(bench, stages, recorder, rate, count)
+    result.producer_rc = stages.producer_exit_code()
+    end = recorder.samples[-1]
+    load_end_ms = now_ms()
+    result.seconds = end.t
+    result.processor_lag_end = end.produced - end.processed
+    result.storage_lag_end = end.produced - end.stored
+
+    _await_drain(bench, stages, recorder, end, result)
+    result.cpu_s = {name: cpu_seconds(pid) - cpu_at_start[name] for name, pid in readers.items()}
+    result.cpu_s["producer"] = producer_cpu
+    _load_rates(result, recorder.samples, end)
+    result.tick_to_row = tick_latency(bench, session, stages, first_ms, now_ms(), count)
     if result.processor_drain_s is not None and result.storage_drain_s is not None:
         result.window_to_row = window_latency(bench, session, stages, first_ms, load_end_ms)
     return result

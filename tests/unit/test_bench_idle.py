@@ -39,3 +39,21 @@ def test_the_table_totals_each_rate_and_gives_cpu_per_thousand_ticks():
     # 0.92 cores at 100 ticks/s: 9.2 CPU-seconds per 1,000 ticks; none at rest.
     assert "| CPU-s per 1,000 ticks | - | 9.2 |" in lines
     assert "cores" in lines[2]  # the CPU model and core count are part of every table
+
+
+def test_under_compose_is_named_in_the_table_with_its_spark():
+    for argv, spark in (([], "local[*] in the processor"), (["--compose-spark", "cluster"],
+                                                             "master and worker")):  # fmt: skip
+        idle, _ = parse_settings(IdleSettings, build_parser({}), ["--under", "compose", *argv])
+        text = report({0: {"processor": 0.3}}, idle, datetime(2026, 12, 6, tzinfo=timezone.utc))
+        assert "Under compose (make up)" in text and spark in text
+
+
+def test_where_it_runs_is_checked_like_every_option(capsys):
+    idle, _ = parse_settings(IdleSettings, build_parser({"IDLE_UNDER": "Compose"}), [])
+    assert idle.under == "compose"
+    for argv, environ in ((["--under", "kubernetes"], {}), ([], {"IDLE_COMPOSE_SPARK": "yarn"})):
+        with pytest.raises(SystemExit) as exit_:
+            parse_settings(IdleSettings, build_parser(environ), argv)
+        assert exit_.value.code == 2
+    assert "is not one of" in capsys.readouterr().err
