@@ -22,6 +22,7 @@ from stack import artifacts
 from stack.native import NativeStack, StackError
 from stack.readiness import port_open
 from stack.settings import StackSettings, free_port
+from stack.stage_env import stage_env
 from stack.supervisor import StageExited, Supervisor
 
 logger = logging.getLogger(__name__)
@@ -63,21 +64,20 @@ class LocalPipeline:
 
     def _env(self) -> dict[str, str]:
         s = self.settings
-        env = dict(os.environ)
-        env.update(self.stack.env())
-        given = {"SYMBOLS": s.symbols, "PRICE_SOURCE": s.source, "WINDOWS": s.windows,
-                 "FETCH_INTERVAL": None if s.interval is None else str(s.interval)}  # fmt: skip
-        env.update({name: value for name, value in given.items() if value is not None})
-        env.update(
-            {
-                "CASSANDRA_KEYSPACE": s.keyspace,
-                "CHECKPOINT_DIR": str(s.stack.run_dir / "checkpoints"),
-                "SPARK_JARS": ",".join(str(j) for j in self._spark_jars()),
-                "SPARK_MASTER": env.get("SPARK_MASTER", "local[2]"),
-                "DASHBOARD_PORT": env.get("DASHBOARD_PORT") or str(self._dashboard_port()),
-            }
+        base = {**os.environ, **self.stack.env()}
+        # Nothing given (None): the stage's own default, as under `make up`.
+        return stage_env(
+            base,
+            SYMBOLS=s.symbols,
+            PRICE_SOURCE=s.source,
+            WINDOWS=s.windows,
+            FETCH_INTERVAL=None if s.interval is None else str(s.interval),
+            CASSANDRA_KEYSPACE=s.keyspace,
+            CHECKPOINT_DIR=s.stack.run_dir / "checkpoints",
+            SPARK_JARS=self._spark_jars(),
+            SPARK_MASTER=base.get("SPARK_MASTER", "local[2]"),
+            DASHBOARD_PORT=base.get("DASHBOARD_PORT") or str(self._dashboard_port()),
         )
-        return env
 
     @staticmethod
     def _dashboard_port() -> int:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from bench.pipeline.settings import BenchSettings
 from stack.endpoints import Endpoints
+from stack.stage_env import REPO, stage_env
 from stack.supervisor import Supervisor
 
-REPO = Path(__file__).resolve().parents[2]
 # Every stage gets a minute to finish its batch in flight after SIGTERM before it is killed.
 _STOP_GRACE_S = {"producer": 60.0, "processor": 60.0, "storage": 60.0}
 
@@ -76,23 +76,22 @@ class Stages:
 
     def _env(self, bench: BenchSettings, spark_jars: list[Path]) -> dict[str, str]:
         t = self.target
-        return {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "KAFKA_BOOTSTRAP_SERVERS": t.bootstrap_servers,
-            "TICKS_TOPIC": t.ticks_topic,
-            "AGGREGATES_TOPIC": t.aggregates_topic,
-            "DEAD_LETTER_TOPIC": t.dead_letter_topic,
-            "CASSANDRA_HOSTS": ",".join(t.cassandra_hosts),
-            "CASSANDRA_PORT": str(t.cassandra_port),
-            "CASSANDRA_KEYSPACE": t.keyspace,
-            "CONSUMER_GROUP": t.group,
-            "CHECKPOINT_DIR": str(t.checkpoint_dir),
-            "SPARK_MASTER": bench.spark_master,
-            "SPARK_JARS": ",".join(str(j) for j in spark_jars),
-            "WINDOWS": ",".join(f"{w}ms" for w in bench.windows_ms),
-            "LOG_LEVEL": "INFO",
-        }
+        return stage_env(
+            os.environ,
+            KAFKA_BOOTSTRAP_SERVERS=t.bootstrap_servers,
+            TICKS_TOPIC=t.ticks_topic,
+            AGGREGATES_TOPIC=t.aggregates_topic,
+            DEAD_LETTER_TOPIC=t.dead_letter_topic,
+            CASSANDRA_HOSTS=t.cassandra_hosts,
+            CASSANDRA_PORT=t.cassandra_port,
+            CASSANDRA_KEYSPACE=t.keyspace,
+            CONSUMER_GROUP=t.group,
+            CHECKPOINT_DIR=t.checkpoint_dir,
+            SPARK_MASTER=bench.spark_master,
+            SPARK_JARS=spark_jars,
+            WINDOWS=[f"{w}ms" for w in bench.windows_ms],
+            LOG_LEVEL="INFO",
+        )
 
     def start_readers(self) -> None:
         """Storage and the processor, waited for until each says it is consuming."""

@@ -24,9 +24,9 @@ from common.contract import Aggregate, Tick, now_ms
 from common.polling import WaitTimeout, wait_until
 from common.reference import aggregate, differences
 from producer import simulated_ticks
+from stack.stage_env import REPO
 from stack.supervisor import StageExited, Supervisor
 
-REPO = Path(__file__).resolve().parents[3]
 STAGES = ("storage", "processor", "producer")
 # Seconds each stage gets to stop on SIGTERM at teardown before it is killed.
 _STOP_GRACE_S = 30.0
