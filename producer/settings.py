@@ -37,10 +37,11 @@ from common.settings import (
     positive_int,
     settings_from,
 )
+from producer.compression import COMPRESSIONS, compression
+from producer.replay_format import replay_file
 
 SOURCES = PRICE_SOURCES
 POLLED_SOURCES = ("yahoo", "stooq", "finnhub")
-COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "GOOG")
 FINNHUB_KEY_ENV = "FINNHUB_API_KEY"
 # What an HTTP header value can carry: a key with a space or a newline would break the request.
@@ -69,23 +70,6 @@ def _symbols_file(text: str) -> tuple[str, ...]:
     if not words.strip():
         raise argparse.ArgumentTypeError(f"{clip(text, 200)} holds no symbols")
     return _symbols(words)
-
-
-def _replay_file(text: str) -> Path:
-    """A readable CSV whose header replay understands (checked now, before anything starts)."""
-    from producer.sources.replay import ReplayFormatError, read_header
-
-    path = Path(text)
-    try:
-        if not path.is_file():
-            raise argparse.ArgumentTypeError(f"{clip(text, 200)} is not a readable file")
-        read_header(path)
-    except OSError as e:
-        why = e.strerror or type(e).__name__
-        raise argparse.ArgumentTypeError(f"cannot read {clip(text, 200)}: {why}") from None
-    except ReplayFormatError as e:
-        raise argparse.ArgumentTypeError(f"{clip(text, 200)}: {e}") from None
-    return path
 
 
 def _url(text: str) -> str:
@@ -147,19 +131,6 @@ _linger = capped(non_negative_int, 60_000, "{text} ms is over a minute: use 0 to
 
 
 _batch_bytes = capped(positive_int, 64 * 1024 * 1024, "{text} bytes is over 64 MiB per batch")
-
-
-def _compression(text: str) -> str | None:
-    name = one_of(COMPRESSIONS)(text)
-    if name == "none":
-        return None
-    from kafka import codec
-
-    if not getattr(codec, f"has_{name}")():
-        raise argparse.ArgumentTypeError(
-            f"{name}: its Python library is not installed; use gzip or none"
-        )
-    return name
 
 
 def _choices(names: tuple[str, ...]) -> str:
@@ -249,7 +220,7 @@ class ProducerSettings:
         "KAFKA_COMPRESSION",
         "gzip",
         f"batch compression: {_choices(COMPRESSIONS)}",
-        _compression,
+        compression,
     )
     yahoo_base_url: str = option(
         "--yahoo-base-url",
@@ -293,7 +264,7 @@ class ProducerSettings:
         None,
         "CSV for --source replay; its header names the columns: symbol, timestamp (or ts, "
         "time, ts_ms), price and optionally volume",
-        _replay_file,
+        replay_file,
     )
     replay_speed: float = option(
         "--replay-speed",

@@ -8,7 +8,8 @@ they are found by name, in any order, case and surrounding spaces ignored:
 - `seq` and `source` are accepted and ignored (seq is counted again from the file's order, the
   source is always "replay"), so a dump of the ticks topic or table replays as it is.
 Any other column, a column named twice, or a missing required one is a `ReplayFormatError`,
-raised before the first row: the settings check it at start (exit 2, one line).
+raised before the first row: the settings check it at start (exit 2, one line;
+producer/replay_format.py).
 
 Timestamps are epoch milliseconds or ISO 8601 (a time without an offset is taken as UTC). Rows
 are published as they are: a row that breaks the contract (lower-case symbol, seconds instead of
@@ -23,102 +24,25 @@ row that goes back in time for its symbol is refused to the dead-letter topic.
 
 from __future__ import annotations
 
-import csv
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
 
 from common.contract import Tick, short
 from common.times import epoch_ms
+from producer.replay_format import (
+    REQUIRED_COLUMNS,
+    ReplayFormatError,
+    columns,
+    open_csv,
+    rows_of,
+)
 from producer.sources.base import Item, Rejected, StreamSource
-
-# Column names as written in a header -> the column they stand for.
-COLUMN_NAMES = {
-    "symbol": "symbol",
-    "ticker": "symbol",
-    "timestamp": "ts",
-    "ts": "ts",
-    "time": "ts",
-    "ts_ms": "ts",
-    "timestamp_ms": "ts",
-    "price": "price",
-    "volume": "volume",
-    "size": "volume",
-    "seq": None,  # counted again from the file's order
-    "source": None,  # always "replay"
-}
-REQUIRED_COLUMNS = ("symbol", "ts", "price")
-# A longer line is no tick row; the csv module would refuse it anyway (at 128 KiB).
-MAX_LINE_CHARS = 64 * 1024
-
-
-class ReplayFormatError(ValueError):
-    """The file cannot be replayed at all (its header); the message is one line for the user."""
 
 
 def parse_timestamp(text: str) -> int:
     return epoch_ms(text)
-
-
-def _open(path: Path) -> TextIO:
-    # utf-8-sig drops a BOM (spreadsheets write one); surrogateescape keeps bad bytes as they
-    # were, so a row holding them is refused with its exact bytes instead of ending the file.
-    return path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
-
-
-def _rows(f: TextIO) -> Iterator[tuple[int, list[str] | None, str]]:
-    """(line number, fields or None if unreadable, raw line) of each line worth reading."""
-    for lineno, line in enumerate(f, start=1):
-        text = line.rstrip("\r\n")
-        if not text.strip() or text.lstrip().startswith("#"):
-            continue
-        if len(text) > MAX_LINE_CHARS:
-            yield lineno, None, text[:MAX_LINE_CHARS]
-            continue
-        try:
-            row = next(csv.reader([text]))
-        except csv.Error:
-            yield lineno, None, text
-            continue
-        yield lineno, row, text
-
-
-def columns(header: list[str], where: str = "the header") -> dict[str, int]:
-    """Column -> index from a header row, or ReplayFormatError saying what is wrong."""
-    found: dict[str, int] = {}
-    accepted = ", ".join(COLUMN_NAMES)
-    for index, name in enumerate(header):
-        key = name.strip().lstrip("\ufeff").lower()
-        if key not in COLUMN_NAMES:
-            raise ReplayFormatError(
-                f"{where} names a column {short(name.strip(), 40)} that replay does not know "
-                f"(accepted: {accepted}); the first line must be the header"
-            )
-        column = COLUMN_NAMES[key]
-        if column is None:
-            continue
-        if column in found:
-            raise ReplayFormatError(f"{where} names the {column} column twice")
-        found[column] = index
-    missing = [c for c in REQUIRED_COLUMNS if c not in found]
-    if missing:
-        raise ReplayFormatError(
-            f"{where} lacks the {', '.join(missing)} column(s): it must name symbol, "
-            "timestamp (or ts, time, ts_ms) and price, and may name volume"
-        )
-    return found
-
-
-def read_header(path: Path) -> dict[str, int]:
-    """The file's columns from its header; ReplayFormatError (or OSError) if it has none."""
-    with _open(path) as f:
-        for lineno, row, _ in _rows(f):
-            if row is None:
-                raise ReplayFormatError(f"line {lineno} (the header) is not readable CSV")
-            return columns(row, f"the header (line {lineno})")
-    raise ReplayFormatError("the file holds no header and no rows")
 
 
 def read_replay(path: Path, symbols: Sequence[str] | None = None) -> Iterator[Tick | Rejected]:
@@ -128,8 +52,8 @@ def read_replay(path: Path, symbols: Sequence[str] | None = None) -> Iterator[Ti
     """
     wanted = set(symbols) if symbols else None
     last: dict[str, tuple[int, int]] = {}  # symbol -> (ts, seq) of its previous row
-    with _open(path) as f:
-        rows = _rows(f)
+    with open_csv(path) as f:
+        rows = rows_of(f)
         first = next(rows, None)
         if first is None:
             raise ReplayFormatError("the file holds no header and no rows")

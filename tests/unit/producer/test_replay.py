@@ -7,8 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.contract import ContractError, Tick
+from producer.replay_format import ReplayFormatError, read_header
 from producer.sources.base import Rejected
-from producer.sources.replay import ReplayFormatError, ReplaySource, read_header, read_replay
+from producer.sources.replay import ReplaySource, read_replay
 
 HEADER = "symbol,timestamp,price,volume\n"
 
