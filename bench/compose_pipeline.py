@@ -102,18 +102,16 @@ class ComposePipeline:
         label = f"com.docker.compose.project={self.project}"
         return self._client.containers.list(all=True, filters={"label": label})
 
-    def _compose(self, *args: str, timeout: float = 300) -> None:
+    def _compose(self, *args: str, timeout: float = 300, check: bool = True) -> None:
         result = subprocess.run(
             ["docker", "compose", *self._files, *args],
             cwd=ROOT, env=self._env, capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
-        if result.returncode != 0:
+        if check and result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
             raise ComposeError(f"docker compose {' '.join(args)} failed:\n{tail}")
 
     def _down(self) -> None:
         logger.info("compose project %s: removing containers and volumes", self.project)
-        subprocess.run(
-            ["docker", "compose", *self._files, "down", "-v", "--remove-orphans"],
-            cwd=ROOT, env=self._env, capture_output=True, timeout=300, check=False,
-        )  # fmt: skip
+        # Best effort: it runs on the way out, often after another error worth reporting.
+        self._compose("down", "-v", "--remove-orphans", check=False)

@@ -37,6 +37,7 @@ from common.settings import (
     add_options,
     duration_ms,
     fail,
+    format_duration,
     one_of,
     option,
     parse_settings,
@@ -120,13 +121,13 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
     return parser
 
 
-def measure(cpu_seconds: Callable[[], dict[str, float]], window_s: float) -> dict[str, float]:
-    """Cores each process or container used over the window."""
-    before = cpu_seconds()
+def measure(read_cpu: Callable[[], dict[str, float]], window_s: float) -> dict[str, float]:
+    """Cores each process or container used over the window (read_cpu: CPU-seconds so far)."""
+    before = read_cpu()
     started = time.monotonic()
     time.sleep(window_s)  # the measuring window itself, not a wait for anything
     took = time.monotonic() - started
-    after = cpu_seconds()
+    after = read_cpu()
     return {name: (after[name] - before[name]) / took for name in after if name in before}
 
 
@@ -192,8 +193,7 @@ def run(idle: IdleSettings) -> dict[int, dict[str, float]]:
     if idle.under == "native":
         pipeline: NativePipeline | ComposePipeline = NativePipeline(idle, symbols)
     else:
-        windows = ",".join(f"{w // 1000}s" for w in idle.windows_ms)
-        pipeline = ComposePipeline(symbols, windows, idle.compose_spark)
+        pipeline = ComposePipeline(symbols, _windows(idle), idle.compose_spark)
     results: dict[int, dict[str, float]] = {}
     with pipeline:
         for rate in idle.rates:
@@ -207,6 +207,10 @@ def run(idle: IdleSettings) -> dict[int, dict[str, float]]:
             logger.info("rate %d/s: %s", rate, _line(results[rate]))
         pipeline.offer(0)
     return results
+
+
+def _windows(idle: IdleSettings) -> str:
+    return ",".join(format_duration(w) for w in idle.windows_ms)
 
 
 def _line(cores: dict[str, float]) -> str:
@@ -229,7 +233,6 @@ def report(results: dict[int, dict[str, float]], idle: IdleSettings, started: da
     rows.append("| **all** | " + " | ".join(f"**{t:.3f}**" for t in totals) + " |")
     per_k = [f"{t / r * 1000:.1f}" if r else "-" for t, r in zip(totals, rates_, strict=True)]
     rows.append("| CPU-s per 1,000 ticks | " + " | ".join(per_k) + " |")
-    windows = ",".join(f"{w // 1000}s" for w in idle.windows_ms)
     if idle.under == "native":
         how = "Natively (make local): cores used per process (with its children), read from /proc"
         spark = f"Spark {idle.spark_master}"
@@ -241,7 +244,7 @@ def report(results: dict[int, dict[str, float]], idle: IdleSettings, started: da
         f"# Pipeline CPU at rest and at low rates, {started:%Y-%m-%d %H:%M} UTC",
         "",
         f"{how} over {idle.measure_s:.0f} s after {idle.warm_up_s:.0f} s at each rate; "
-        f"{idle.symbols} symbols, windows {windows}, {spark}; {cpu_model()}.",
+        f"{idle.symbols} symbols, windows {_windows(idle)}, {spark}; {cpu_model()}.",
         "",
         *rows,
     ])  # fmt: skip

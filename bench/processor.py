@@ -277,13 +277,17 @@ class _RunningQuery:
         self._tracker = ProgressTracker()
         self.reports: list[dict] = []
         # From before the query starts: its first batch (code generation) is part of the backlog.
-        self.started = _Span(self.cpu_seconds(), time.monotonic())
+        self.started = self.mark()
         self.query = queries.start(
             self.spark, settings, queries.Trigger(settings.trigger_interval_ms)
         )
 
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self._jvm)
+    def mark(self) -> tuple[float, float]:
+        """The JVM's CPU-seconds and the monotonic clock, now: where a span starts."""
+        return cpu_seconds(self._jvm), time.monotonic()
+
+    def span_since(self, mark: tuple[float, float]) -> _Span:
+        return _Span(cpu_seconds(self._jvm) - mark[0], time.monotonic() - mark[1])
 
     def collect(self) -> None:
         self.reports.extend(self._tracker.poll([self.query]))
@@ -305,26 +309,33 @@ class _RunningQuery:
         self.spark.stop()
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Span:
-    """CPU-seconds and wall seconds of a phase (or, as a start mark, readings of both)."""
+    """CPU-seconds of the Spark JVM (with its Python workers) and wall seconds of a phase."""
 
-    cpu_s: float = 0.0
-    wall_s: float = 0.0
+    cpu_s: float
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class _Live:
+    sent: int
+    from_ms: int
+    until_ms: int
+    span: _Span
 
 
 def _live_phase(bench: BenchSettings, job: _RunningQuery, settings: ProcessorSettings,
-                symbols: list[str], span: _Span) -> tuple[int, int, int]:  # fmt: skip
-    """Ticks at the live rate for the live seconds; returns (sent, from_ms, until_ms)."""
+                symbols: list[str]) -> _Live:  # fmt: skip
+    """Ticks at the live rate for the live seconds."""
     feed = LiveFeed(settings.bootstrap_servers, settings.ticks_topic, symbols, bench.live_rate)
     live_from = now_ms()
-    cpu_start, wall_start = job.cpu_seconds(), time.monotonic()
+    mark = job.mark()
     feed.start()
     time.sleep(bench.live_seconds)  # the live phase itself
     feed.stop.set()
     feed.join()
-    span.cpu_s, span.wall_s = job.cpu_seconds() - cpu_start, time.monotonic() - wall_start
-    return feed.sent, live_from, now_ms()
+    return _Live(feed.sent, live_from, now_ms(), job.span_since(mark))
 
 
 def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, dict]:
@@ -346,26 +357,24 @@ def run(bench: BenchSettings, bootstrap: str, jars: list[Path]) -> tuple[list, d
     logger.info("preloaded ticks=%d in %.1fs", bench.backlog_ticks, time.monotonic() - began)
 
     job = _RunningQuery(settings, jars)
-    backlog_span, live_span = _Span(), _Span()
     try:
         job.wait_for_offsets(bench.backlog_ticks)
         backlog = _with_data(job.reports)[1:]  # the first batch: warm-up (code generation)
-        backlog_span.cpu_s = job.cpu_seconds() - job.started.cpu_s
-        backlog_span.wall_s = time.monotonic() - job.started.wall_s
-        mark = len(job.reports)
-        sent, live_from, live_until = _live_phase(bench, job, settings, symbols, live_span)
-        job.wait_for_offsets(bench.backlog_ticks + sent, deadline_s=180)
+        backlog_span = job.span_since(job.started)
+        first_live_report = len(job.reports)
+        fed = _live_phase(bench, job, settings, symbols)
+        job.wait_for_offsets(bench.backlog_ticks + fed.sent, deadline_s=180)
         # Let the windows that closed during the feed be emitted (the watermark moves on only
         # with new ticks, so a final trickle closes them).
         tail = _ticks(symbols, 10, rng, lambda _: now_ms() + max(bench.windows_ms))
         _send(_producer(bootstrap), settings.ticks_topic, tail)
         time.sleep(3 * bench.trigger_interval_ms / 1000 + 2)  # a few batches for the trickle
         job.collect()
-        live = _with_data(job.reports[mark:])
+        live = _with_data(job.reports[first_live_report:])
     finally:
         job.stop()
-    figures = _phase_figures(bench, backlog, live, backlog_span, live_span)
-    latency = close_latencies(bootstrap, settings.aggregates_topic, live_from, live_until)
+    figures = _phase_figures(bench, backlog, live, backlog_span, fed.span)
+    latency = close_latencies(bootstrap, settings.aggregates_topic, fed.from_ms, fed.until_ms)
     return figures, latency
 
 

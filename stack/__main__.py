@@ -151,7 +151,7 @@ def build_parser() -> EnvArgumentParser:
     _add_local(sub, parser)
     sub.add_parser("resolve", help="fetch every jar into the cache (Kafka, Cassandra, Spark)")
     sub.add_parser("jars", help="print the Spark Kafka connector jars, comma separated")
-    return parser  # fmt: skip
+    return parser
 
 
 def _add_local(sub: argparse._SubParsersAction, parser: EnvArgumentParser) -> None:

@@ -71,7 +71,7 @@ class LocalPipeline:
             SYMBOLS=s.symbols,
             PRICE_SOURCE=s.source,
             WINDOWS=s.windows,
-            FETCH_INTERVAL=None if s.interval is None else str(s.interval),
+            FETCH_INTERVAL=s.interval,
             CASSANDRA_KEYSPACE=s.keyspace,
             CHECKPOINT_DIR=s.stack.run_dir / "checkpoints",
             SPARK_JARS=self._spark_jars(),

@@ -20,10 +20,10 @@ from producer.settings import ProducerSettings
 from storage.settings import StorageSettings
 
 REPO = Path(__file__).resolve().parents[1]
-Value = str | int | Path | Iterable[str | Path] | None
+Value = str | int | float | Path | Iterable[str | Path] | None
 
 
-class UnknownSetting(ValueError):
+class StageSettingError(ValueError):
     """A variable no stage reads, or a value its stage would refuse."""
 
 
@@ -37,8 +37,8 @@ def stage_options() -> dict[str, Option]:
     return found
 
 
-def _text(value: str | int | Path | Iterable[str | Path]) -> str:
-    if isinstance(value, (str, int, Path)):
+def _text(value: str | int | float | Path | Iterable[str | Path]) -> str:
+    if isinstance(value, (str, int, float, Path)):
         return str(value)
     return ",".join(str(v) for v in value)
 
@@ -52,7 +52,7 @@ def stage_env(base: Mapping[str, str], **values: Value) -> dict[str, str]:
     for name, value in values.items():
         opt = options.get(name)
         if opt is None:
-            raise UnknownSetting(f"{name}: no stage reads such a variable")
+            raise StageSettingError(f"{name}: no stage reads such a variable")
         if value is None:
             continue
         text = _text(value)
@@ -60,6 +60,6 @@ def stage_env(base: Mapping[str, str], **values: Value) -> dict[str, str]:
             try:
                 opt.check(text)
             except (argparse.ArgumentTypeError, ValueError) as e:
-                raise UnknownSetting(f"{name}={text!r}: {e}") from e
+                raise StageSettingError(f"{name}={text!r}: {e}") from e
         env[name] = text
     return env

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.stage_env import REPO, UnknownSetting, stage_env, stage_options
+from stack.stage_env import REPO, StageSettingError, stage_env, stage_options
 
 
 def test_every_stage_reads_what_it_is_given_and_values_are_rendered():
@@ -46,5 +46,5 @@ def test_the_options_are_the_stages_own():
     ],
 )
 def test_a_name_no_stage_reads_or_a_value_it_would_refuse_fails_here(values, says):
-    with pytest.raises(UnknownSetting, match=says):
+    with pytest.raises(StageSettingError, match=says):
         stage_env({}, **values)
