@@ -38,7 +38,7 @@ from producer.runner import runner_for
 from producer.settings import DEFAULT_SYMBOLS, parse_settings
 from producer.sources import build_source
 from producer.sources.simulated import simulated_ticks
-from producer.stats import Counters
+from producer.stats import ProducerCounters
 from stack import NativeStack, StackSettings, artifacts
 from stack.settings import default_cache_dir
 
@@ -110,7 +110,7 @@ def bench_producer(bootstrap: str, n: int, kafka_args: list[str]) -> Figure:
             "--sim-start", str(now_ms()), "--ticks-topic", topic, "--dead-letter-topic",
             topic + "-dl", "--stats-interval", "1h", *kafka_args]  # fmt: skip
     settings = parse_settings(argv, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
-    stop, counters = threading.Event(), Counters()
+    stop, counters = threading.Event(), ProducerCounters()
     source = build_source(settings, stop)
     publisher = Publisher(settings, counters, source.name)
     publisher.open()  # topic creation and connecting are not what is measured

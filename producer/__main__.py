@@ -12,7 +12,7 @@ from producer.publisher import Publisher, PublishError
 from producer.runner import runner_for
 from producer.settings import parse_settings
 from producer.sources import build_source
-from producer.stats import Counters
+from producer.stats import ProducerCounters
 
 logger = logging.getLogger("producer")
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    counters = Counters()
+    counters = ProducerCounters()
     source = build_source(settings, stop)
     publisher = Publisher(settings, counters, source.name)
     logger.info(

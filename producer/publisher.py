@@ -28,7 +28,7 @@ from common.contract import (
 )
 from common.topics import REFUSED_FOR_GOOD, ensure_topics
 from producer.settings import ProducerSettings
-from producer.stats import Counters
+from producer.stats import ProducerCounters
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class PublishError(RuntimeError):
 
 
 class Publisher:
-    def __init__(self, settings: ProducerSettings, counters: Counters, source_name: str):
+    def __init__(self, settings: ProducerSettings, counters: ProducerCounters, source_name: str):
         self._settings = settings
         self._counters = counters
         self._origin = {"source": source_name}
@@ -67,19 +67,19 @@ class Publisher:
 
         if self._producer is not None:
             return
-        s = self._settings
+        settings = self._settings
         try:
             ensure_topics(
-                s.bootstrap_servers,
-                [s.ticks_topic, s.dead_letter_topic],
-                partitions=s.topic_partitions,
-                replication=s.topic_replication,
+                settings.bootstrap_servers,
+                [settings.ticks_topic, settings.dead_letter_topic],
+                partitions=settings.topic_partitions,
+                replication=settings.topic_replication,
             )
             client = functools.partial(
                 KafkaProducer,
-                bootstrap_servers=s.bootstrap_servers,
+                bootstrap_servers=settings.bootstrap_servers,
                 acks="all",
-                linger_ms=s.kafka_linger_ms,
+                linger_ms=settings.kafka_linger_ms,
                 # Our own counters are what we report; the client's sensors cost per batch.
                 metrics_enabled=False,
             )
@@ -87,8 +87,8 @@ class Publisher:
             self._producer = client(
                 client_id=name,
                 enable_idempotence=True,
-                batch_size=s.kafka_batch_size,
-                compression_type=s.kafka_compression,
+                batch_size=settings.kafka_batch_size,
+                compression_type=settings.kafka_compression,
             )
             # kafka-python's idempotent producer turns any error Kafka will not retry (a record
             # too large for a topic) into a fatal state that fails every later send: a dead
@@ -96,16 +96,16 @@ class Publisher:
             # of their own, not idempotent: a refusal fails that one letter, and a retry after a
             # lost acknowledgement can at worst write a dead letter twice.
             self._dead_letters = client(client_id=f"{name}-dead-letters", enable_idempotence=False)
-            self._partitions = sorted(self._producer.partitions_for(s.ticks_topic))
+            self._partitions = sorted(self._producer.partitions_for(settings.ticks_topic))
         except KafkaError as e:
             raise PublishError(
-                f"cannot set up Kafka at {s.bootstrap_servers} ({type(e).__name__}: {e}); is it "
-                "running? (make stack-up, then eval $(python -m stack env))"
+                f"cannot set up Kafka at {settings.bootstrap_servers} ({type(e).__name__}: {e}); "
+                "is it running? (make stack-up, then eval $(python -m stack env))"
             ) from e
         logger.info(
             "publishing topic=%s dead_letters=%s partitions=%d compression=%s linger_ms=%d",
-            s.ticks_topic, s.dead_letter_topic, len(self._partitions), s.kafka_compression,
-            s.kafka_linger_ms,
+            settings.ticks_topic, settings.dead_letter_topic, len(self._partitions),
+            settings.kafka_compression, settings.kafka_linger_ms,
         )  # fmt: skip
 
     def publish(self, tick: Tick) -> bool:

@@ -20,10 +20,11 @@ from typing import Any
 import schedule
 
 from common.contract import Tick
+from common.counters import Every
 from producer.publisher import Publisher
 from producer.settings import ProducerSettings
 from producer.sources.base import Failed, Item, NoData, PolledSource, Rejected, StreamSource
-from producer.stats import Counters
+from producer.stats import ProducerCounters
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Runner:
         settings: ProducerSettings,
         source: PolledSource | StreamSource,
         publisher: Publisher,
-        counters: Counters,
+        counters: ProducerCounters,
         stop: threading.Event,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -58,13 +59,12 @@ class Runner:
         self._clock = clock
         # symbol -> what was last seen for it; an answer equal to it is not sent again.
         self._last_seen: dict[str, tuple[str, object]] = {}
-        self._next_stats = 0.0
+        self._stats_due = Every(settings.stats_interval_ms / 1000, clock)
 
-    def run(self) -> Counters:
+    def run(self) -> ProducerCounters:
         """Runs until stopped, MAX_TICKS is reached or a finite source ends; then flushes."""
-        s = self._settings
         started = self._clock()
-        self._next_stats = started + s.stats_interval_ms / 1000
+        self._stats_due.start()
         self._publisher.open()
         try:
             self._loop()
@@ -98,9 +98,7 @@ class Runner:
             raise TypeError(f"a source gave {type(item).__name__}, not a tick or an outcome")
 
     def _maybe_log_stats(self) -> None:
-        now = self._clock()
-        if now >= self._next_stats:
-            self._next_stats = now + self._settings.stats_interval_ms / 1000
+        if self._stats_due.due():
             logger.info("stats source=%s %s", self._source.name, self._counters.line())
 
     def _source_close(self) -> None:
@@ -123,7 +121,6 @@ class StreamRunner(Runner):
         c = self._counters
         publish = self._publisher.publish
         stop = self._stop
-        clock = self._clock
         limit = self._settings.max_ticks or -1
         # Replay publishes its whole file unless symbols were named.
         replay_all = source.name == "replay" and not self._settings.symbols_given
@@ -140,8 +137,7 @@ class StreamRunner(Runner):
                     self._other(item)
                 if stop.is_set():
                     return
-                if clock() >= self._next_stats:
-                    self._maybe_log_stats()
+                self._maybe_log_stats()
         except Exception:  # noqa: BLE001 - a broken source ends the run, logged, not a crash
             c.failed += 1
             logger.exception("source=%s failed; stopping", source.name)
@@ -154,17 +150,17 @@ class PolledRunner(Runner):
 
     def _loop(self) -> None:
         source = self._source
-        s = self._settings
-        interval = s.interval_ms / 1000
-        floor = source.min_interval_s(len(s.symbols))
+        settings = self._settings
+        interval = settings.interval_ms / 1000
+        floor = source.min_interval_s(len(settings.symbols))
         if interval < floor:
             logger.warning(
                 "interval raised from %.1fs to %.1fs: the minimum for %s with %d symbols",
-                interval, floor, source.name, len(s.symbols),
+                interval, floor, source.name, len(settings.symbols),
             )  # fmt: skip
             interval = floor
         logger.info("polling source=%s symbols=%s interval_s=%.1f",
-                    source.name, ",".join(s.symbols), interval)  # fmt: skip
+                    source.name, ",".join(settings.symbols), interval)  # fmt: skip
         scheduler = schedule.Scheduler()
         scheduler.every(interval).seconds.do(self._round, source)
         self._round(source)  # the first round right away, not one interval in

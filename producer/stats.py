@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from common.counters import Counters
 
 
 @dataclass
-class Counters:
+class ProducerCounters(Counters):
     """What happened to what a source gave. Written by the fetch loop (and `delivery_failed` by
     the Kafka client's sender thread); read for the periodic log line and the exit summary."""
 
@@ -18,6 +20,3 @@ class Counters:
     empty: int = 0  # answers with no data for a symbol
     delivery_failed: int = 0  # records Kafka did not acknowledge
     dead_letters_slimmed: int = 0  # dead letters Kafka refused for good, sent metadata only
-
-    def line(self) -> str:
-        return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))

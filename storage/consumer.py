@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from common.contract import short
+from common.counters import Counters, Every
 from common.logs import Throttled
 from common.polling import Backoff, poll_paced
 from storage.dead_letters import DeadLetterError, DeadLetterSink
@@ -39,7 +39,9 @@ _COMMIT_TIMEOUT_MS = 30_000
 
 
 @dataclass
-class Counters:
+class StorageCounters(Counters):
+    """What the loop did; logged as one progress line every half minute."""
+
     batches: int = 0
     ticks: int = 0
     aggregates: int = 0
@@ -70,17 +72,17 @@ class StorageLoop:
         self._stop = stop
         self._backoff = backoff or Backoff()
         self._poll_timeout_ms = poll_timeout_ms
-        self.counters = Counters()
-        self._reported_at = time.monotonic()
+        self.counters = StorageCounters()
+        self._progress_due = Every(_REPORT_EVERY_S)
         self._unexpected_failures = 0
         self._log = Throttled(logger)
 
-    def run(self) -> Counters:
+    def run(self) -> StorageCounters:
         logger.info("consuming topics=%s,%s", self._ticks_topic, self._aggregates_topic)
         while not self._stop.is_set():
             self.step()
             self._report()
-        logger.info("stopped %s", _kv(self.counters))
+        logger.info("stopped %s", self.counters.line())
         return self.counters
 
     def step(self) -> int:
@@ -231,11 +233,5 @@ class StorageLoop:
             logger.warning("offsets not committed (the next batch's commit covers them): %r", e)
 
     def _report(self) -> None:
-        now = time.monotonic()
-        if now - self._reported_at >= _REPORT_EVERY_S:
-            self._reported_at = now
-            logger.info("progress %s", _kv(self.counters))
-
-
-def _kv(counters: Counters) -> str:
-    return " ".join(f"{k}={v}" for k, v in vars(counters).items())
+        if self._progress_due.due():
+            logger.info("progress %s", self.counters.line())

@@ -24,7 +24,7 @@ from producer.publisher import Publisher
 from producer.runner import runner_for
 from producer.settings import parse_settings
 from producer.sources import build_source
-from producer.stats import Counters
+from producer.stats import ProducerCounters
 from tests.integration.producer.conftest import read_topic, wait_for
 from tests.unit.producer.servers import Answer, stooq_csv, yahoo_chart
 
@@ -34,7 +34,7 @@ NOW_S = int(time.time()) - 60
 
 def start_runner(argv: list[str], bootstrap: str, source: str):
     settings = parse_settings(argv, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
-    stop, counters = threading.Event(), Counters()
+    stop, counters = threading.Event(), ProducerCounters()
     runner = runner_for(
         settings,
         build_source(settings, stop),

@@ -9,7 +9,7 @@ from producer.publisher import Publisher
 from producer.runner import runner_for
 from producer.settings import parse_settings
 from producer.sources import build_source
-from producer.stats import Counters
+from producer.stats import ProducerCounters
 from tests.integration.producer.conftest import read_topic, wait_for
 from tests.unit.producer.servers import YAHOO_NOT_FOUND, Answer, yahoo_chart
 
@@ -34,7 +34,7 @@ def test_polling_skips_unchanged_quotes_and_dead_letters_bad_ones(
         {"KAFKA_BOOTSTRAP_SERVERS": services.bootstrap_servers},
     )  # fmt: skip
     stop = threading.Event()
-    counters = Counters()
+    counters = ProducerCounters()
     source = build_source(settings, stop)
     runner = runner_for(settings, source, Publisher(settings, counters, "yahoo"), counters, stop)
     thread = threading.Thread(target=runner.run)

@@ -17,17 +17,17 @@ from producer.publisher import Publisher
 from producer.runner import runner_for
 from producer.settings import parse_settings
 from producer.sources import build_source
-from producer.stats import Counters
+from producer.stats import ProducerCounters
 from tests.integration.producer.conftest import read_topic, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 START_MS = 1_750_000_000_000
 
 
-def run_in_process(argv: list[str], bootstrap: str) -> Counters:
+def run_in_process(argv: list[str], bootstrap: str) -> ProducerCounters:
     settings = parse_settings(argv, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
     stop = threading.Event()
-    counters = Counters()
+    counters = ProducerCounters()
     source = build_source(settings, stop)
     runner_for(settings, source, Publisher(settings, counters, source.name), counters, stop).run()
     return counters
