@@ -76,3 +76,35 @@ def cassandra_ready(settings: StackSettings) -> bool:
         return False
     finally:
         cluster.shutdown()
+
+
+def _json(url: str) -> object | None:
+    """The JSON an HTTP endpoint answers with, or None for no answer, an error or not JSON."""
+    import json
+    import urllib.request
+    from urllib.error import URLError
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - http:// we built
+            return json.load(answer)
+    except (URLError, OSError, ValueError) as e:
+        logger.debug("%s not ready: %s", url, e)
+        return None
+
+
+def dashboard_ready(host: str, port: int) -> bool:
+    """The dashboard answers its health API with a JSON object (any status: it reports, it runs)."""
+    return isinstance(_json(f"http://{host}:{port}/api/health"), dict)
+
+
+def spark_master_ready(host: str, port: int) -> bool:
+    """The standalone master's UI says ALIVE (not STANDBY or RECOVERING)."""
+    state = _json(f"http://{host}:{port}/json/")
+    return isinstance(state, dict) and state.get("status") == "ALIVE"
+
+
+def spark_worker_registered(host: str, port: int, worker_host: str) -> bool:
+    """The master at host:port lists a worker on `worker_host` as ALIVE."""
+    state = _json(f"http://{host}:{port}/json/")
+    workers = state.get("workers", []) if isinstance(state, dict) else []
+    return any(w.get("host") == worker_host and w.get("state") == "ALIVE" for w in workers)

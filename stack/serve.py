@@ -107,11 +107,20 @@ def _add_run(sub: argparse._SubParsersAction, environ: Mapping[str, str]) -> Non
     add("--cassandra-heap", env="CASSANDRA_HEAP", default=d.cassandra_heap, help="JVM heap")
 
 
+# The compose services that answer HTTP, probed with the port they listen on (no default: these
+# ports are the stages' settings, which the kafka and cassandra images do not carry).
+DASHBOARD, SPARK_MASTER, SPARK_WORKER = "dashboard", "spark-master", "spark-worker"
+_HTTP_PROBES = (DASHBOARD, SPARK_MASTER, SPARK_WORKER)
+
+
 def _add_probe(sub: argparse._SubParsersAction) -> None:
     probe = sub.add_parser(
-        "probe", help="exit 0 when the service answers its own protocol (a healthcheck)"
+        "probe",
+        help="exit 0 when the service answers its own protocol (a healthcheck)",
+        description="spark-worker asks the master at --host:--port whether this host's worker "
+        "is alive there; dashboard and the Spark ones need --port.",
     )
-    probe.add_argument("service", choices=SERVICES)
+    probe.add_argument("service", choices=(*SERVICES, *_HTTP_PROBES))
     probe.add_argument("--host", default="127.0.0.1")
     probe.add_argument("--port", type=port, default=None, help="default: the service's default")
 
@@ -167,10 +176,24 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def probe(args: argparse.Namespace) -> int:
+    if args.service in _HTTP_PROBES:
+        return 0 if _http_probe(args.service, args.host, args.port) else 1
     settings = StackSettings(host=args.host)
     if args.port is not None:
         settings = replace(settings, **{f"{args.service}_port": args.port})
     return 0 if _PROBES[args.service](settings) else 1
+
+
+def _http_probe(service: str, host: str, http_port: int | None) -> bool:
+    if http_port is None:
+        raise StackError(f"probe {service} needs --port (the port its HTTP server listens on)")
+    if service == DASHBOARD:
+        return readiness.dashboard_ready(host, http_port)
+    if service == SPARK_MASTER:
+        return readiness.spark_master_ready(host, http_port)
+    # A worker registers with the address it was started with (`--host $(hostname -i)`).
+    me = socket.gethostbyname(socket.gethostname())
+    return readiness.spark_worker_registered(host, http_port, me)
 
 
 def create_topics(args: argparse.Namespace) -> int:

@@ -130,6 +130,19 @@ def test_healthy_and_completed_conditions_point_at_services_that_can_meet_them(m
 
 
 @pytest.mark.parametrize("model", MODELS)
+def test_every_healthcheck_is_a_stack_probe_that_parses(model):
+    from stack import serve
+
+    checks = {n: s["healthcheck"]["test"] for n, s in MODELS[model]["services"].items()
+              if "healthcheck" in s}  # fmt: skip
+    assert {"dashboard", "kafka", "cassandra"} <= set(checks)
+    for name, test in checks.items():
+        assert test[:5] == ["CMD", "python", "-m", "stack.serve", "probe"], f"{name}: {test}"
+        args = serve.build_parser(environ={}).parse_args(test[4:])
+        assert args.service in name or name in args.service, f"{name} probes {args.service}"
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_every_service_runs_a_stage_the_stack_or_spark(model):
     for name, service in MODELS[model]["services"].items():
         command = service["command"]

@@ -60,3 +60,16 @@ def test_probe_says_no_when_nothing_answers():
     port = serve.StackSettings.on_free_ports(Path("/nonexistent")).zookeeper_port
     args = serve.build_parser(environ={}).parse_args(["probe", "zookeeper", "--port", str(port)])
     assert serve.probe(args) == 1
+
+
+@pytest.mark.parametrize("service", ["dashboard", "spark-master", "spark-worker"])
+def test_http_probes_say_no_when_nothing_answers(service):
+    port = serve.StackSettings.on_free_ports(Path("/nonexistent")).kafka_port
+    args = serve.build_parser(environ={}).parse_args(["probe", service, "--port", str(port)])
+    assert serve.probe(args) == 1
+
+
+def test_http_probes_need_the_port():
+    args = serve.build_parser(environ={}).parse_args(["probe", "dashboard"])
+    with pytest.raises(serve.StackError, match="needs --port"):
+        serve.probe(args)
