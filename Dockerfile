@@ -11,22 +11,16 @@ ARG BASE=debian:bookworm-slim
 
 # --- build stages ------------------------------------------------------------------------------
 FROM ${BASE} AS jars
-RUN apt-get update \
- && mkdir -p /usr/share/man/man1 \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends maven python3 \
- && rm -rf /var/lib/apt/lists/*
+COPY scripts/image/ /usr/local/bin/
+RUN apt-install maven python3
 # Only the resolver and the poms: a change elsewhere in stack/ does not refetch the jars.
 COPY stack/artifacts.py /src/stack/artifacts.py
 COPY stack/maven /src/stack/maven
 RUN python3 /src/stack/artifacts.py /opt/stock-system && rm -rf /root/.m2
 
 FROM ${BASE} AS runtime
-# openjdk's install script needs the man directory even where man pages are left out.
-RUN apt-get update \
- && mkdir -p /usr/share/man/man1 \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      openjdk-17-jre-headless python3 \
- && rm -rf /var/lib/apt/lists/* \
+COPY scripts/image/ /usr/local/bin/
+RUN apt-install openjdk-17-jre-headless python3 \
  && useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin stock \
  && mkdir -p /data/checkpoints /app \
  && chown -R stock:stock /data
@@ -39,30 +33,25 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 
 FROM runtime AS venv
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
- && rm -rf /var/lib/apt/lists/*
+RUN apt-install python3-venv
 COPY requirements.txt requirements-dev.txt /tmp/
 
 # One virtualenv per image, with only what that image runs (versions pinned in the requirements
-# files). Each is made at /opt/venv, the path it runs from: a venv's scripts name their python.
+# files; scripts/image/make-venv).
 FROM venv AS kafka-venv
-RUN grep -E '^kafka-python==' /tmp/requirements.txt > /tmp/kafka.txt \
- && python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir -q -r /tmp/kafka.txt
+RUN make-venv '^kafka-python==' /tmp/requirements.txt
 
 FROM venv AS cassandra-venv
-RUN grep -hE '^(cqlsh|cassandra-driver)==' /tmp/requirements.txt /tmp/requirements-dev.txt \
-      > /tmp/cassandra.txt \
- && python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir -q -r /tmp/cassandra.txt
+RUN make-venv '^(cqlsh|cassandra-driver)==' /tmp/requirements.txt /tmp/requirements-dev.txt
 
 FROM venv AS app-venv
-RUN grep -vE '^docker==' /tmp/requirements.txt > /tmp/app.txt \
- && python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir -q -r /tmp/app.txt
+RUN make-venv -v '^docker==' /tmp/requirements.txt
 
 # --- images ------------------------------------------------------------------------------------
+# The two service images: a virtualenv, the service's jars, and `stack.serve` to run it. Only the
+# service's name differs; they stay written out because the builder of Debian's Docker 20.10
+# does not expand a build argument in COPY --from ("failed to parse stage name"), so one stage
+# cannot be parameterised by the service.
 FROM runtime AS kafka
 COPY --from=kafka-venv /opt/venv /opt/venv
 COPY --from=jars /opt/stock-system/lib/kafka /opt/stock-system/lib/kafka
