@@ -23,7 +23,7 @@ endif
 COMPOSE_FILES := -f docker-compose.yml $(if $(filter cluster,$(SPARK)),-f docker-compose.spark-cluster.yml)
 
 
-.PHONY: up down logs ps topics clean local clean-local
+.PHONY: up down logs ps compose-files topics clean local clean-local
 .PHONY: help venv install test test-unit test-integration lint format stack-up stack-down stack-status stack-resolve
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt
@@ -75,6 +75,9 @@ logs: ## follow the Docker pipeline's logs
 
 ps: ## show the Docker pipeline's containers and their health
 	$(COMPOSE) $(COMPOSE_FILES) ps
+
+compose-files: ## print the compose file arguments for SPARK=local|cluster (bench.idle reads them)
+	@echo $(COMPOSE_FILES)
 
 topics: $(VENV_STAMP) ## topics, message counts and consumer lag (Docker or native: Kafka on localhost:9092)
 	$(PYTHON) -m stack topics --bootstrap-servers $${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${KAFKA_HOST_PORT:-9092}}

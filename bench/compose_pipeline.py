@@ -16,10 +16,6 @@ from stack.settings import free_port
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = {
-    "local": ("docker-compose.yml",),
-    "cluster": ("docker-compose.yml", "docker-compose.spark-cluster.yml"),
-}
 # Building the images on a machine without them takes minutes; a warm `up` well under one.
 _UP_TIMEOUT_S = 1800
 # Services that run until stopped; the one-shot init jobs exit by design.
@@ -30,13 +26,25 @@ class ComposeError(RuntimeError):
     """A compose command failed, or a service stopped while it was measured."""
 
 
+def compose_files(spark: str) -> list[str]:
+    """`-f FILE` arguments of `make up SPARK=spark`, asked of the Makefile, their one home."""
+    out = subprocess.run(
+        ["make", "-s", "--no-print-directory", "compose-files", f"SPARK={spark}"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise ComposeError(f"make compose-files SPARK={spark}: {out.stderr.strip()}")
+    args = out.stdout.split()
+    return [str(ROOT / a) if a != "-f" else a for a in args]
+
+
 class ComposePipeline:
     """`with ComposePipeline(...) as p:` builds and starts the stack, and removes it (volumes
     included) at the end, whatever happened."""
 
     def __init__(self, symbols: list[str], windows: str, spark: str):
         self.project = f"stock-system-bench-{uuid.uuid4().hex[:8]}"
-        self._files = [arg for name in FILES[spark] for arg in ("-f", str(ROOT / name))]
+        self._files = compose_files(spark)
         self._env = {
             **os.environ,
             "COMPOSE_PROJECT_NAME": self.project,

@@ -104,11 +104,11 @@ class Dashboard:
 
     async def config(self, request: web.Request) -> web.Response:
         params.no_params(request.query.items())
-        s = self.settings
+        settings = self.settings
         return web.json_response(
             {
-                "windows": [{"ms": w, "label": format_duration(w)} for w in s.windows_ms],
-                "default_window_ms": s.default_window_ms,
+                "windows": [{"ms": w, "label": format_duration(w)} for w in settings.windows_ms],
+                "default_window_ms": settings.default_window_ms,
                 "max_bars": params.MAX_BARS,
                 "max_span_ms": params.MAX_SPAN_MS,
             },

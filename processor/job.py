@@ -78,12 +78,13 @@ class Processor:
         self._stop.set()
 
     def run(self) -> None:
-        s = self.settings
-        ensure_topics(s.bootstrap_servers, [s.ticks_topic, s.aggregates_topic, s.dead_letter_topic])
-        check_dead_letters_fit(s.bootstrap_servers, s.dead_letter_topic)
+        settings = self.settings
+        topics = [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic]
+        ensure_topics(settings.bootstrap_servers, topics)
+        check_dead_letters_fit(settings.bootstrap_servers, settings.dead_letter_topic)
         self._query = self._start()
         try:
-            with ready(s.ready_file):
+            with ready(settings.ready_file):
                 self._supervise()
         finally:
             query = self._query

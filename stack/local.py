@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from dashboard.settings import DEFAULT_PORT as DASHBOARD_PORT
 from stack import artifacts
 from stack.native import NativeStack, StackError
 from stack.readiness import port_open
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 # Seconds each stage gets to shut down cleanly after SIGTERM.
 _STOP_GRACE_S = {"producer": 30.0, "processor": 60.0, "storage": 60.0, "dashboard": 10.0}
-DASHBOARD_PORT = 8050
 
 
 @dataclass(frozen=True)
@@ -63,17 +63,17 @@ class LocalPipeline:
         self._stop.set()
 
     def _env(self) -> dict[str, str]:
-        s = self.settings
+        settings = self.settings
         base = {**os.environ, **self.stack.env()}
         # Nothing given (None): the stage's own default, as under `make up`.
         return stage_env(
             base,
-            SYMBOLS=s.symbols,
-            PRICE_SOURCE=s.source,
-            WINDOWS=s.windows,
-            FETCH_INTERVAL=s.interval,
-            CASSANDRA_KEYSPACE=s.keyspace,
-            CHECKPOINT_DIR=s.stack.run_dir / "checkpoints",
+            SYMBOLS=settings.symbols,
+            PRICE_SOURCE=settings.source,
+            WINDOWS=settings.windows,
+            FETCH_INTERVAL=settings.interval,
+            CASSANDRA_KEYSPACE=settings.keyspace,
+            CHECKPOINT_DIR=settings.stack.run_dir / "checkpoints",
             SPARK_JARS=self._spark_jars(),
             SPARK_MASTER=base.get("SPARK_MASTER", "local[2]"),
             DASHBOARD_PORT=base.get("DASHBOARD_PORT") or str(self._dashboard_port()),
@@ -81,13 +81,14 @@ class LocalPipeline:
 
     @staticmethod
     def _dashboard_port() -> int:
-        # 8050 unless something else holds it: a busy port should not stop the pipeline.
+        # The dashboard's own default unless something else holds it: a busy port should not
+        # stop the pipeline.
         return free_port() if port_open("127.0.0.1", DASHBOARD_PORT) else DASHBOARD_PORT
 
     def _spark_jars(self) -> list[Path]:
-        s = self.settings.stack
+        stack = self.settings.stack
         try:
-            return artifacts.spark_kafka_jars(s.cache_dir, s.mvn)
+            return artifacts.spark_kafka_jars(stack.cache_dir, stack.mvn)
         except artifacts.ResolveError as e:
             raise StackError(str(e)) from e
 
@@ -132,8 +133,9 @@ class LocalPipeline:
         logger.info("pipeline stopped; data kept in %s", self.settings.stack.run_dir)
 
     def _print_where_to_look(self, dashboard_port: str) -> None:
-        s = self.settings.stack
-        query_env = "" if s.cassandra_port == 9042 else f"CASSANDRA_PORT={s.cassandra_port} "
+        stack = self.settings.stack
+        port = stack.cassandra_port
+        query_env = "" if port == 9042 else f"CASSANDRA_PORT={port} "
         symbols = self.settings.symbols or "the producer's default"
         source = self.settings.source or "the producer's default"
         print(
@@ -141,12 +143,12 @@ class LocalPipeline:
 Stock-System is running natively. Press Ctrl-C to stop everything.
   symbols      {symbols}  (source: {source})
   dashboard    http://127.0.0.1:{dashboard_port}/
-  Kafka        {s.bootstrap_servers}   topics: ticks, aggregates, dead-letters
-  Cassandra    cqlsh {s.host} {s.cassandra_port}   keyspace: {self.settings.keyspace}
+  Kafka        {stack.bootstrap_servers}   topics: ticks, aggregates, dead-letters
+  Cassandra    cqlsh {stack.host} {stack.cassandra_port}   keyspace: {self.settings.keyspace}
                (README.md, "Query with cqlsh", has ready-made queries)
   query CLI    {query_env}python -m storage query latest
   logs         {self.settings.logs_dir}/{{producer,processor,storage,dashboard}}.log
-  services     {s.run_dir}/{{zookeeper,kafka,cassandra}}/
+  services     {stack.run_dir}/{{zookeeper,kafka,cassandra}}/
 """,
             flush=True,
         )

@@ -192,10 +192,10 @@ class NativeStack:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point the pipeline, cqlsh and the tests at this stack."""
-        s = self.settings
+        settings = self.settings
         return {
-            "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers,
-            "ZOOKEEPER_CONNECT": s.zookeeper_connect,
-            "CASSANDRA_HOSTS": s.host,
-            "CASSANDRA_PORT": str(s.cassandra_port),
+            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "ZOOKEEPER_CONNECT": settings.zookeeper_connect,
+            "CASSANDRA_HOSTS": settings.host,
+            "CASSANDRA_PORT": str(settings.cassandra_port),
         }

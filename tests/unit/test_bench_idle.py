@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,14 @@ def test_where_it_runs_is_checked_like_every_option(capsys):
             parse_settings(IdleSettings, build_parser(environ), argv)
         assert exit_.value.code == 2
     assert "is not one of" in capsys.readouterr().err
+
+
+def test_the_compose_bench_runs_the_files_make_up_runs():
+    from bench.compose_pipeline import ROOT, ComposeError, compose_files
+
+    assert compose_files("local") == ["-f", str(ROOT / "docker-compose.yml")]
+    cluster = compose_files("cluster")
+    assert cluster[-1] == str(ROOT / "docker-compose.spark-cluster.yml")
+    assert all(Path(a).is_file() for a in cluster if a != "-f")
+    with pytest.raises(ComposeError, match="SPARK=local"):
+        compose_files("bogus")
