@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.contract import Tick
+from common.cql import connect
 from common.logs import configure_logging
 from common.settings import (
     CASSANDRA_PORT,
@@ -42,7 +43,6 @@ from common.settings import (
 from stack.endpoints import services
 from stack.services import CASSANDRA
 from storage import schema
-from storage.cluster import connect
 from storage.rows import by_partition, tick_values
 from storage.settings import replication
 from storage.writer import CassandraWriter

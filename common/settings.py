@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, MAX_WINDOW_MS, TICKS_TOPIC
+from common.cql import CONSISTENCY_LEVELS, DEFAULT_CONSISTENCY
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -432,6 +433,14 @@ CASSANDRA_HOSTS = Option(
 )
 CASSANDRA_PORT = Option(
     "--cassandra-port", "CASSANDRA_PORT", "9042", "Cassandra native-protocol port", port
+)
+CASSANDRA_CONSISTENCY = Option(
+    "--cassandra-consistency",
+    "CASSANDRA_CONSISTENCY",
+    DEFAULT_CONSISTENCY,
+    "consistency level of every write and read (local_quorum: the one replica at replication "
+    "factor 1, 2 of 3 at factor 3, so a node may be down)",
+    one_of(CONSISTENCY_LEVELS),
 )
 CASSANDRA_KEYSPACE = Option(
     "--cassandra-keyspace",

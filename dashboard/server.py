@@ -68,7 +68,12 @@ class Dashboard:
 
     def __init__(self, settings: DashboardSettings):
         self.settings = settings
-        self.store = Store(settings.cassandra_hosts, settings.cassandra_port, settings.keyspace)
+        self.store = Store(
+            settings.cassandra_hosts,
+            settings.cassandra_port,
+            settings.keyspace,
+            settings.consistency,
+        )
         self.hub = Hub()
         self.feed = TickFeed(
             settings.bootstrap_servers, settings.ticks_topic, settings.consumer_group, self._deliver

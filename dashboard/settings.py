@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
+    CASSANDRA_CONSISTENCY,
     CASSANDRA_HOSTS,
     CASSANDRA_KEYSPACE,
     CASSANDRA_PORT,
@@ -60,6 +61,7 @@ class DashboardSettings:
     )
     cassandra_hosts: tuple[str, ...] = CASSANDRA_HOSTS.field()
     cassandra_port: int = CASSANDRA_PORT.field()
+    consistency: str = CASSANDRA_CONSISTENCY.field()
     keyspace: str = CASSANDRA_KEYSPACE.field()
     windows_ms: tuple[int, ...] = WINDOWS.field()
     log_level: str = LOG_LEVEL.field()

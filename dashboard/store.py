@@ -37,12 +37,15 @@ def _ms(value: Any) -> int | None:
 
 
 class Store:
-    def __init__(self, hosts: tuple[str, ...], port: int, keyspace: str):
+    def __init__(
+        self, hosts: tuple[str, ...], port: int, keyspace: str, consistency: str = "local_quorum"
+    ):
         if not KEYSPACE_PATTERN.match(keyspace):
             raise ValueError(f"keyspace name {keyspace!r} is not [a-z][a-z0-9_]{{0,47}}")
         self._hosts = hosts
         self._port = port
         self._keyspace = keyspace
+        self._consistency = consistency
         self._cluster: Any = None
         self._session: Any = None
         self._statements: dict[str, Any] = {}
@@ -51,33 +54,17 @@ class Store:
 
     def connect(self) -> None:
         """Connect and prepare (blocking: called once before serving, or from a thread)."""
-        from cassandra import ConsistencyLevel
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import (
-            DCAwareRoundRobinPolicy,
-            ExponentialReconnectionPolicy,
-            TokenAwarePolicy,
-        )
         from cassandra.query import tuple_factory
 
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-            consistency_level=ConsistencyLevel.LOCAL_ONE,
-            request_timeout=REQUEST_TIMEOUT_S,
-        )
-        tuples = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-            consistency_level=ConsistencyLevel.LOCAL_ONE,
-            request_timeout=REQUEST_TIMEOUT_S,
-            row_factory=tuple_factory,
-        )
-        cluster = Cluster(
-            list(self._hosts),
-            port=self._port,
-            protocol_version=5,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile, _TUPLES: tuples},
-            reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10.0),
-            connect_timeout=10,
+        from common.cql import build_cluster, execution_profile
+
+        tuples = execution_profile(self._consistency, REQUEST_TIMEOUT_S, row_factory=tuple_factory)
+        cluster = build_cluster(
+            self._hosts,
+            self._port,
+            self._consistency,
+            request_timeout_s=REQUEST_TIMEOUT_S,
+            profiles={_TUPLES: tuples},
         )
         self._cluster = cluster  # closed by close() if preparing fails below
         session = cluster.connect()

@@ -55,7 +55,7 @@ def _run(settings: StorageSettings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: StorageSettings) -> int:
-    from storage.cluster import connect
+    from common.cql import connect
     from storage.query import QueryError, Reader, build_request, to_json, to_table
 
     try:
@@ -76,7 +76,9 @@ def _query(args: argparse.Namespace, settings: StorageSettings) -> int:
 
     where = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
     try:
-        cluster, session = connect(settings.cassandra_hosts, settings.cassandra_port)
+        cluster, session = connect(
+            settings.cassandra_hosts, settings.cassandra_port, settings.consistency
+        )
     except NoHostAvailable:
         print(f"error: Cassandra is not reachable at {where} (is it running?)", file=sys.stderr)
         return 1

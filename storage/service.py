@@ -11,11 +11,11 @@ from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from kafka.errors import KafkaError
 
+from common.cql import build_cluster
 from common.polling import Backoff
 from common.ready import ready
 from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics
 from storage import schema
-from storage.cluster import build_cluster
 from storage.consumer import StorageLoop
 from storage.dead_letters import DeadLetterSink
 from storage.settings import StorageSettings
@@ -39,7 +39,7 @@ def _until_ready(what: str, attempt: Callable[[], T], stop: threading.Event) -> 
 
 
 def init_schema(settings: StorageSettings) -> None:
-    cluster = build_cluster(settings.cassandra_hosts, settings.cassandra_port)
+    cluster = build_cluster(settings.cassandra_hosts, settings.cassandra_port, settings.consistency)
     try:
         schema.apply(cluster.connect(), settings.keyspace, settings.replication)
     finally:
@@ -80,7 +80,7 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
 def _cassandra_writer(settings: StorageSettings, clusters: list) -> CassandraWriter:
     """A writer on a connected session with the schema applied; its cluster goes in `clusters`
     (shut down by the caller), or is shut down here when connecting fails."""
-    cluster = build_cluster(settings.cassandra_hosts, settings.cassandra_port)
+    cluster = build_cluster(settings.cassandra_hosts, settings.cassandra_port, settings.consistency)
     clusters.append(cluster)
     try:
         session = cluster.connect()

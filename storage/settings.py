@@ -11,6 +11,7 @@ from pathlib import Path
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
+    CASSANDRA_CONSISTENCY,
     CASSANDRA_HOSTS,
     CASSANDRA_KEYSPACE,
     CASSANDRA_PORT,
@@ -109,6 +110,7 @@ class StorageSettings:
     )
     cassandra_hosts: tuple[str, ...] = CASSANDRA_HOSTS.field()
     cassandra_port: int = CASSANDRA_PORT.field()
+    consistency: str = CASSANDRA_CONSISTENCY.field()
     keyspace: str = CASSANDRA_KEYSPACE.field()
     replication: Replication = option(
         "--cassandra-replication",

@@ -36,6 +36,7 @@ from bench.pipeline.report import report
 from bench.pipeline.settings import BenchSettings, parse
 from bench.pipeline.stages import Stages, Target
 from bench.results import publish
+from common.cql import connect
 from common.logs import configure_logging
 from common.polling import wait_until
 from common.settings import fail
@@ -43,7 +44,6 @@ from common.topics import ensure_topics
 from stack.artifacts import ResolveError, spark_kafka_jars
 from stack.endpoints import services
 from stack.native import StackError
-from storage.cluster import connect
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from common.cql import connect
 from stack.stage_env import stage_env
-from storage.cluster import connect
 from tests.integration.e2e.pipeline import Pipeline
 
 

@@ -149,9 +149,9 @@ def test_a_record_that_keeps_failing_unexpectedly_is_dead_lettered_alone(
     is dead-lettered with the error; every other record is stored and the offsets committed."""
     from kafka import KafkaConsumer, KafkaProducer
 
+    from common.cql import build_cluster
     from common.polling import Backoff
     from storage import schema
-    from storage.cluster import build_cluster
     from storage.consumer import MAX_UNEXPECTED_FAILURES, StorageLoop
     from storage.dead_letters import DeadLetterSink
     from storage.writer import CassandraWriter

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from common.contract import Aggregate, Tick, now_ms
+from common.cql import connect
 from storage import schema
-from storage.cluster import connect
 from storage.settings import replication
 from storage.writer import CassandraWriter
 

@@ -10,7 +10,7 @@ import random
 from kafka import KafkaConsumer
 
 from common.contract import Aggregate, Tick, dead_letter_bytes, now_ms, read_dead_letter
-from storage.cluster import connect
+from common.cql import connect
 from storage.writer import CassandraWriter
 from tests.integration.storage.conftest import (
     all_committed,
