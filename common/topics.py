@@ -35,10 +35,14 @@ def ensure_topics(
     bootstrap_servers: str,
     topics: Iterable[str],
     partitions: int = 3,
-    replication: int = 1,
+    replication: int = 0,
     timeout_ms: int = 30_000,
 ) -> list[str]:
-    """Create each topic that does not exist yet; returns the ones created. Safe to repeat."""
+    """Create each topic that does not exist yet; returns the ones created. Safe to repeat.
+
+    `replication` 0 takes the brokers' default.replication.factor: 1 on the one-node stack, 3 on
+    the cluster (python -m stack up --nodes 3), so no stage needs to know which it runs on.
+    """
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -50,11 +54,13 @@ def ensure_topics(
         created = []
         for topic in missing:
             try:
-                admin.create_topics([NewTopic(topic, partitions, replication)])
+                # -1: the broker's default (Kafka 2.4+, KIP-464).
+                admin.create_topics([NewTopic(topic, partitions, replication or -1)])
                 created.append(topic)
                 logger.info(
-                    "created topic=%s partitions=%d replication=%d", topic, partitions, replication
-                )
+                    "created topic=%s partitions=%d replication=%s",
+                    topic, partitions, replication or "the brokers' default",
+                )  # fmt: skip
             except TopicAlreadyExistsError:
                 pass  # another stage created it in the meantime
         return created

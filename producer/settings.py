@@ -197,9 +197,10 @@ class ProducerSettings:
     topic_replication: int = option(
         "--topic-replication",
         "TOPIC_REPLICATION",
-        "1",
-        "replication factor of the topics created at start when missing",
-        positive_int,
+        "0",
+        "replication factor of the topics created at start when missing (0: the brokers' "
+        "default.replication.factor)",
+        non_negative_int,
     )
     kafka_linger_ms: int = option(
         "--kafka-linger-ms",

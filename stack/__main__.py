@@ -14,22 +14,42 @@ from common.settings import (
     WINDOWS,
     EnvArgumentParser,
     add_option,
+    capped,
     positive_float,
     positive_int,
     window_list,
 )
-from stack import artifacts, lag
+from stack import artifacts, cluster_view, lag
 from stack.local import LocalPipeline, LocalSettings
 from stack.native import NativeStack, StackError
-from stack.services import SERVICES
+from stack.services import SERVICES, parse_instance
 from stack.settings import StackSettings, default_cache_dir
 
-_PORTS = ("zookeeper_port", "kafka_port", "cassandra_port", "cassandra_storage_port")
+_PORTS = (
+    "zookeeper_port",
+    "zookeeper_peer_port",
+    "zookeeper_election_port",
+    "kafka_port",
+    "cassandra_port",
+    "cassandra_storage_port",
+    "cassandra_jmx_port",
+)
 _HEAPS = ("zookeeper_heap", "kafka_heap", "cassandra_heap")
+
+
+_nodes = capped(positive_int, 9, "{text} nodes is too many here: use 1 to 9 (127.0.0.1 to .9)")
 
 
 def _add_service_options(sub: argparse.ArgumentParser) -> None:
     d = StackSettings()
+    sub.add_argument(
+        "--nodes",
+        type=_nodes,
+        default=d.nodes,
+        help="nodes of each service: 1, or a cluster whose node n listens on 127.0.0.n (3: a "
+        "ZooKeeper ensemble, 3 Kafka brokers and a Cassandra ring, every topic and the "
+        "keyspace at replication factor 3)",
+    )
     for name in _PORTS:
         sub.add_argument(
             "--" + name.replace("_", "-"),
@@ -56,8 +76,10 @@ _GLOBAL_OPTIONS = ("--run-dir", "--cache-dir", "--log-level")
 
 
 def _service(text: str) -> str:
-    if text not in SERVICES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a service: use {', '.join(SERVICES)}")
+    try:
+        parse_instance(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e} (or one node of a cluster: kafka-2)") from e
     return text
 
 
@@ -98,6 +120,7 @@ def _stack_settings(args: argparse.Namespace) -> StackSettings:
         run_dir=args.run_dir.resolve(),
         cache_dir=args.cache_dir.resolve(),
         start_timeout_s=float(args.timeout),
+        nodes=args.nodes,
         **{name: getattr(args, name) for name in _PORTS + _HEAPS},
     )
 
@@ -220,21 +243,30 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in stack.env().items():
                 print(f"export {key}={value}")
             return 0
-        status = stack.status()
-        if args.json:
-            print(json.dumps(status, indent=2))
-            return 0 if all(st["ready"] for st in status.values()) else 1
-        for name, st in status.items():
-            state = (
-                "healthy" if st["ready"] else ("starting/unhealthy" if st["running"] else "stopped")
-            )
-            print(
-                f"{name:<10} {state:<18} port={st['port']} pid={st['pid'] or '-'}  log={st['log']}"
-            )
-        return 0 if all(st["ready"] for st in status.values()) else 1
+        return _status(stack, args.json)
     except (StackError, artifacts.ResolveError) as e:
         print(f"stack: {e}", file=sys.stderr)
         return 1
+
+
+def _status(stack: NativeStack, as_json: bool) -> int:
+    """Each instance, and on a cluster what its own tools say (stack.cluster_view). Exit 0 only
+    when every instance answers."""
+    status = stack.status()
+    healthy = all(st["ready"] for st in status.values())
+    view = cluster_view.look(stack.settings) if stack.settings.nodes > 1 else None
+    if as_json:
+        print(json.dumps({"instances": status, "cluster": view and view.as_dict()}, indent=2))
+        return 0 if healthy else 1
+    for name, st in status.items():
+        state = "healthy" if st["ready"] else ("starting/unhealthy" if st["running"] else "stopped")
+        print(
+            f"{name:<12} {state:<18} {st['address']}:{st['port']} pid={st['pid'] or '-'}  "
+            f"log={st['log']}"
+        )
+    if view is not None:
+        print(cluster_view.render(view))
+    return 0 if healthy else 1
 
 
 def _run_local(args) -> int:

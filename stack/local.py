@@ -73,7 +73,7 @@ class LocalPipeline:
             WINDOWS=settings.windows,
             FETCH_INTERVAL=settings.interval,
             CASSANDRA_KEYSPACE=settings.keyspace,
-            CHECKPOINT_DIR=settings.stack.run_dir / "checkpoints",
+            CHECKPOINT_DIR=self.checkpoint_dir,
             SPARK_JARS=self._spark_jars(),
             SPARK_MASTER=base.get("SPARK_MASTER", "local[2]"),
             DASHBOARD_PORT=base.get("DASHBOARD_PORT") or str(self._dashboard_port()),
@@ -84,6 +84,13 @@ class LocalPipeline:
         # The dashboard's own default unless something else holds it: a busy port should not
         # stop the pipeline.
         return free_port() if port_open("127.0.0.1", DASHBOARD_PORT) else DASHBOARD_PORT
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        # A checkpoint holds offsets of one Kafka cluster: the 3-node one keeps its own.
+        stack = self.settings.stack
+        name = "checkpoints" if stack.nodes == 1 else f"checkpoints-{stack.nodes}-nodes"
+        return stack.run_dir / name
 
     def _spark_jars(self) -> list[Path]:
         stack = self.settings.stack
@@ -138,6 +145,7 @@ class LocalPipeline:
         query_env = "" if port == 9042 else f"CASSANDRA_PORT={port} "
         symbols = self.settings.symbols or "the producer's default"
         source = self.settings.source or "the producer's default"
+        instances = ",".join(self.stack.instances())
         print(
             f"""
 Stock-System is running natively. Press Ctrl-C to stop everything.
@@ -148,7 +156,7 @@ Stock-System is running natively. Press Ctrl-C to stop everything.
                (README.md, "Query with cqlsh", has ready-made queries)
   query CLI    {query_env}python -m storage query latest
   logs         {self.settings.logs_dir}/{{producer,processor,storage,dashboard}}.log
-  services     {stack.run_dir}/{{zookeeper,kafka,cassandra}}/
+  services     {stack.run_dir}/{{{instances}}}/
 """,
             flush=True,
         )

@@ -1,4 +1,8 @@
-"""The native stack: ZooKeeper, Kafka (ZooKeeper mode) and Cassandra as JVMs on loopback."""
+"""The native stack: ZooKeeper, Kafka (ZooKeeper mode) and Cassandra as JVMs on loopback.
+
+One node of each, or a cluster (StackSettings.nodes): node n of every service on 127.0.0.n. The
+processes are named by instance (services.instance_name): `kafka`, or `kafka-1`..`kafka-3`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from stack import artifacts, processes, readiness, services
-from stack.services import CASSANDRA, KAFKA, SERVICES, ZOOKEEPER, LaunchSpec
+from stack.services import (
+    CASSANDRA,
+    KAFKA,
+    SERVICES,
+    ZOOKEEPER,
+    LaunchSpec,
+    instance_name,
+    parse_instance,
+)
 from stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
@@ -63,6 +75,27 @@ class NativeStack:
         data = {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
         (self.settings.run_dir / STATE_FILE).write_text(json.dumps(data, indent=2) + "\n")
 
+    def instances(self, names: Iterable[str] = SERVICES) -> list[str]:
+        """The instances `names` mean, in dependency order: a service name means all its nodes,
+        an instance name (kafka-2) that one."""
+        wanted = set(names)
+        found = []
+        for service in SERVICES:
+            for node in self.settings.node_ids:
+                instance = instance_name(self.settings.for_node(node), service)
+                if service in wanted or instance in wanted:
+                    found.append(instance)
+        unknown = wanted - set(found) - set(SERVICES)
+        if unknown:
+            raise StackError(
+                f"{', '.join(sorted(unknown))}: not an instance of this stack of "
+                f"{self.settings.nodes} node(s) ({', '.join(self.instances())})"
+            )
+        return found
+
+    def node_settings(self, instance: str) -> StackSettings:
+        return self.settings.for_node(parse_instance(instance)[1])
+
     def _pid_file(self, name: str) -> Path:
         return services.service_dir(self.settings, name) / f"{name}.pid"
 
@@ -91,56 +124,76 @@ class NativeStack:
     def up(self, names: Iterable[str] = SERVICES) -> float:
         """Start the named services (all by default) and wait until each answers. Seconds taken."""
         started = time.monotonic()
-        names = [n for n in SERVICES if n in set(names)]
+        instances = self.instances(names)
         self.check_prerequisites()
         self.resolve()
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
         self._save_state()
         # Cassandra is the slowest to boot and needs neither of the others: start it first so
-        # it warms up while ZooKeeper and Kafka come up.
-        order = sorted(names, key=lambda n: n != CASSANDRA)
+        # it warms up while ZooKeeper and Kafka come up. The nodes of one service start
+        # together: an ensemble's server waits for a quorum, and a broker is ready only once
+        # registered, which any order allows.
+        cassandra = [i for i in instances if parse_instance(i)[0] == CASSANDRA]
         try:
-            for name in order:
-                self.start(name, wait=name != CASSANDRA)
-            if CASSANDRA in names:
-                self.wait_ready(CASSANDRA)
+            for instance in cassandra:
+                self.start(instance, wait=False)
+            for service in (ZOOKEEPER, KAFKA):
+                group = [i for i in instances if parse_instance(i)[0] == service]
+                for instance in group:
+                    self.start(instance, wait=False)
+                for instance in group:
+                    self.wait_ready(instance)
+            for instance in cassandra:
+                self.wait_ready(instance)
         except BaseException:
-            self.down(names)
+            self.down(instances)
             raise
         took = time.monotonic() - started
-        logger.info("stack up in %.1fs: %s", took, ", ".join(names))
+        logger.info("stack up in %.1fs: %s", took, ", ".join(instances))
         return took
 
     def start(self, name: str, wait: bool = True) -> None:
+        """Start one instance (a service's only node, or kafka-2), and wait until it answers."""
         if processes.alive(self.pid(name)):
             if wait:
                 self.wait_ready(name)
             return
         spec = self._launch_spec(name)
-        if readiness.port_open(self.settings.host, spec.port):
+        host = self.node_settings(name).node_host()
+        if readiness.port_open(host, spec.port):
             raise StackError(
-                f"port {spec.port} on {self.settings.host} is taken by another process, so "
+                f"port {spec.port} on {host} is taken by another process, so "
                 f"{name} cannot start: stop that process (see `ss -ltnp | grep {spec.port}`) "
                 f"or pick another port (python -m stack up --help)"
             )
-        if name == KAFKA and not readiness.zookeeper_ready(self.settings):
+        if parse_instance(name)[0] == KAFKA and not self._zookeeper_serving():
             raise StackError("Kafka needs ZooKeeper: start zookeeper first")
         logger.info("starting %s on port %d (log: %s)", name, spec.port, spec.log_file)
         processes.spawn(spec.argv, spec.log_file, self._pid_file(name), self.tie_to_parent)
         if wait:
             self.wait_ready(name)
 
+    def _zookeeper_serving(self) -> bool:
+        return any(
+            readiness.zookeeper_ready(self.settings.for_node(n)) for n in self.settings.node_ids
+        )
+
     def _launch_spec(self, name: str) -> LaunchSpec:
-        bundle, build = _BUILDERS[name]
+        service, node = parse_instance(name)
+        bundle, build = _BUILDERS[service]
         jars = artifacts.resolve(self.settings.cache_dir, bundle, self.settings.mvn)
-        return build(self.settings, jars)
+        return build(self.settings.for_node(node), jars)
+
+    def ready(self, name: str) -> bool:
+        """Whether one instance answers its own protocol (as part of the cluster, in one)."""
+        service, node = parse_instance(name)
+        return _PROBES[service](self.settings.for_node(node))
 
     def wait_ready(self, name: str) -> None:
-        probe = _PROBES[name]
         deadline = time.monotonic() + self.settings.start_timeout_s
         delay = 0.2
         while True:
-            if probe(self.settings):
+            if self.ready(name):
                 logger.info("%s is ready", name)
                 return
             if not processes.alive(self.pid(name)):
@@ -158,14 +211,15 @@ class NativeStack:
             delay = min(delay * 1.5, 2.0)
 
     def stop(self, name: str) -> None:
-        """Stop one service gracefully (SIGTERM, then SIGKILL after its grace period)."""
+        """Stop one instance gracefully (SIGTERM, then SIGKILL after its grace period)."""
         pid = self.pid(name)
-        if pid is not None and processes.terminate(pid, _GRACE_S[name]):
-            logger.warning("%s did not stop within %.0fs and was killed", name, _GRACE_S[name])
+        grace = _GRACE_S[parse_instance(name)[0]]
+        if pid is not None and processes.terminate(pid, grace):
+            logger.warning("%s did not stop within %.0fs and was killed", name, grace)
         self._pid_file(name).unlink(missing_ok=True)
 
     def kill(self, name: str) -> None:
-        """SIGKILL one service, as a crash would."""
+        """SIGKILL one instance, as a crash would."""
         pid = self.pid(name)
         if pid is not None:
             processes.kill(pid)
@@ -173,19 +227,21 @@ class NativeStack:
 
     def down(self, names: Iterable[str] = SERVICES) -> None:
         # Reverse dependency order: Kafka before the ZooKeeper it is registered in.
-        for name in reversed([n for n in SERVICES if n in set(names)]):
+        for name in reversed(self.instances(names)):
             self.stop(name)
 
     def status(self) -> dict[str, dict[str, object]]:
         result: dict[str, dict[str, object]] = {}
-        for name in SERVICES:
+        for name in self.instances():
+            service, node = parse_instance(name)
             pid = self.pid(name)
             running = processes.alive(pid)
             result[name] = {
                 "pid": pid if running else None,
                 "running": running,
-                "ready": running and _PROBES[name](self.settings),
-                "port": getattr(self.settings, f"{name}_port"),
+                "ready": running and self.ready(name),
+                "address": self.settings.node_host(node),
+                "port": getattr(self.settings, f"{service}_port"),
                 "log": str(self.log_file(name)),
             }
         return result
@@ -193,9 +249,15 @@ class NativeStack:
     def env(self) -> dict[str, str]:
         """Environment variables that point the pipeline, cqlsh and the tests at this stack."""
         settings = self.settings
-        return {
+        env = {
             "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
             "ZOOKEEPER_CONNECT": settings.zookeeper_connect,
-            "CASSANDRA_HOSTS": settings.host,
+            "CASSANDRA_HOSTS": ",".join(settings.cassandra_hosts),
             "CASSANDRA_PORT": str(settings.cassandra_port),
         }
+        if settings.nodes > 1:
+            # The keyspace on every node (at most 3), in the one data centre SimpleSnitch names.
+            env["CASSANDRA_REPLICATION"] = (
+                f"NetworkTopologyStrategy:datacenter1={min(settings.nodes, 3)}"
+            )
+        return env

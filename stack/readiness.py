@@ -1,4 +1,8 @@
-"""Real readiness: each service must answer its own protocol, not just accept a connection."""
+"""Real readiness: each service must answer its own protocol, not just accept a connection.
+
+Each probe asks the one node its settings are a view of (StackSettings.for_node): in a cluster,
+a node counts as ready once it is part of the cluster, not merely up.
+"""
 
 from __future__ import annotations
 
@@ -18,26 +22,49 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def zookeeper_ready(settings: StackSettings) -> bool:
-    """ZooKeeper answers the 'ruok' four-letter word with 'imok' once it serves requests."""
+def _four_letters(settings: StackSettings, word: bytes) -> str | None:
+    host = settings.node_host()
     try:
-        with socket.create_connection((settings.host, settings.zookeeper_port), timeout=2) as s:
-            s.sendall(b"ruok")
-            return s.recv(16) == b"imok"
+        with socket.create_connection((host, settings.zookeeper_port), timeout=2) as s:
+            s.sendall(word)
+            chunks = []
+            while chunk := s.recv(4096):
+                chunks.append(chunk)
+            return b"".join(chunks).decode("utf-8", "replace")
     except OSError:
-        return False
+        return None
+
+
+def zookeeper_mode(settings: StackSettings) -> str | None:
+    """'standalone', 'leader' or 'follower' (srvr's Mode), or None when it serves nothing: a
+    server of an ensemble without a quorum answers srvr with no mode."""
+    answer = _four_letters(settings, b"srvr") or ""
+    for line in answer.splitlines():
+        if line.startswith("Mode: "):
+            return line.removeprefix("Mode: ").strip()
+    return None
+
+
+def zookeeper_ready(settings: StackSettings) -> bool:
+    """One server answers 'ruok' with 'imok' once it serves requests; a server of an ensemble
+    only once it has joined a quorum (it then has a mode)."""
+    if settings.nodes == 1:
+        return _four_letters(settings, b"ruok") == "imok"
+    return zookeeper_mode(settings) in ("leader", "follower")
 
 
 def kafka_ready(settings: StackSettings) -> bool:
-    """The broker answers a metadata request and has registered itself (lists broker 0)."""
-    if not port_open(settings.host, settings.kafka_port):
+    """The broker answers a metadata request and has registered itself: the cluster it
+    describes lists this broker's id."""
+    host = settings.node_host()
+    if not port_open(host, settings.kafka_port):
         return False
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers,
+            bootstrap_servers=f"{host}:{settings.kafka_port}",
             request_timeout_ms=5000,
         )
     except (KafkaError, OSError, ValueError) as e:
@@ -45,7 +72,7 @@ def kafka_ready(settings: StackSettings) -> bool:
         return False
     try:
         brokers = admin.describe_cluster().get("brokers", [])
-        return bool(brokers)
+        return any(b.get("broker_id") == settings.node - 1 for b in brokers)
     except (KafkaError, OSError, ValueError) as e:
         logger.debug("kafka not ready: %s", e)
         return False
@@ -54,17 +81,18 @@ def kafka_ready(settings: StackSettings) -> bool:
 
 
 def cassandra_ready(settings: StackSettings) -> bool:
-    """The node answers a CQL query over the native protocol."""
-    if not port_open(settings.host, settings.cassandra_port):
+    """The node itself answers a CQL query over the native protocol."""
+    host = settings.node_host()
+    if not port_open(host, settings.cassandra_port):
         return False
     from cassandra.cluster import Cluster, NoHostAvailable
-    from cassandra.policies import RoundRobinPolicy
+    from cassandra.policies import WhiteListRoundRobinPolicy
 
     cluster = Cluster(
-        [settings.host],
+        [host],
         port=settings.cassandra_port,
         protocol_version=5,
-        load_balancing_policy=RoundRobinPolicy(),
+        load_balancing_policy=WhiteListRoundRobinPolicy([host]),
         connect_timeout=5,
     )
     try:

@@ -19,7 +19,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from common.logs import configure_logging
-from common.settings import LOG_LEVEL, EnvArgumentParser, add_option, port, positive_int
+from common.settings import (
+    LOG_LEVEL,
+    EnvArgumentParser,
+    add_option,
+    host_list,
+    port,
+    positive_int,
+)
 from stack import artifacts, readiness, services
 from stack.native import _BUILDERS, StackError
 from stack.services import CASSANDRA, KAFKA, SERVICES, ZOOKEEPER
@@ -51,6 +58,16 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
         default=default_cache_dir(),
         help="where the image build put the resolved jars",
     )
+    parser.add_env_argument(
+        "--nodes",
+        env="STACK_NODES",
+        type=positive_int,
+        default=1,
+        help="nodes of this service: 1, or a cluster (make up NODES=3)",
+    )
+    parser.add_env_argument(
+        "--node", env="STACK_NODE", type=positive_int, default=1, help="this container's node"
+    )
     add_option(parser, LOG_LEVEL, "log_level")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub, parser._environ)
@@ -78,7 +95,19 @@ def _add_run(sub: argparse._SubParsersAction, environ: Mapping[str, str]) -> Non
         default=None,
         help="name or address other hosts reach this service by (default: this host's address)",
     )
-    add("--zookeeper-host", env="ZOOKEEPER_HOST", default="zookeeper", help="ZooKeeper's host")
+    add(
+        "--zookeeper-host",
+        env="ZOOKEEPER_HOST",
+        default="zookeeper",
+        help="ZooKeeper's host, or an ensemble's hosts comma separated",
+    )
+    add(
+        "--node-hosts",
+        env="STACK_NODE_HOSTS",
+        type=host_list,
+        default=(),
+        help="with --nodes above 1: every node of this service by name, node 1 first",
+    )
     add("--zookeeper-port", env="ZOOKEEPER_PORT", type=port, default=d.zookeeper_port, help="")
     add("--kafka-port", env="KAFKA_PORT", type=port, default=d.kafka_port, help="internal port")
     add(
@@ -137,7 +166,18 @@ def _add_create_topics(sub: argparse._SubParsersAction) -> None:
 
 def serve_settings(args: argparse.Namespace) -> StackSettings:
     advertised = args.advertised_host or socket.gethostbyname(socket.gethostname())
+    hosts = tuple(args.node_hosts)
+    if args.nodes > 1 and len(hosts) != args.nodes:
+        raise StackError(
+            f"--nodes {args.nodes} needs --node-hosts (STACK_NODE_HOSTS) naming {args.nodes} "
+            f"hosts, node 1 first; got {len(hosts)}"
+        )
+    if not 1 <= args.node <= args.nodes:
+        raise StackError(f"--node {args.node} is not one of 1..{args.nodes}")
     return StackSettings(
+        nodes=args.nodes,
+        node=args.node,
+        node_hosts=hosts if args.nodes > 1 else (),
         run_dir=args.run_dir.resolve(),
         cache_dir=args.cache_dir.resolve(),
         bind_host=args.bind_host,
@@ -178,7 +218,11 @@ def serve(args: argparse.Namespace) -> int:
 def probe(args: argparse.Namespace) -> int:
     if args.service in _HTTP_PROBES:
         return 0 if _http_probe(args.service, args.host, args.port) else 1
-    settings = StackSettings(host=args.host)
+    # In a cluster a node is ready once it is part of it (a ZooKeeper server with a mode, a
+    # broker its cluster lists); each probe asks this container's own address.
+    settings = StackSettings(
+        host=args.host, nodes=args.nodes, node=args.node, node_hosts=(args.host,) * args.nodes
+    )
     if args.port is not None:
         settings = replace(settings, **{f"{args.service}_port": args.port})
     return 0 if _PROBES[args.service](settings) else 1

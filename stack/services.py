@@ -1,7 +1,9 @@
 """How each native service is configured and started: config files and java command lines.
 
-The configs are our own minimal ones for a single loopback node; the JVM flags follow what the
-upstream start scripts pass (kafka-run-class.sh, Cassandra's jvm17-server.options).
+The configs are our own minimal ones, for one loopback node or for a cluster whose node n listens
+on 127.0.0.n (StackSettings.nodes); the JVM flags follow what the upstream start scripts pass
+(kafka-run-class.sh, Cassandra's jvm17-server.options). Each builder takes the settings as one
+node sees them (StackSettings.for_node).
 """
 
 from __future__ import annotations
@@ -23,6 +25,19 @@ class LaunchSpec:
     argv: list[str]
     port: int
     log_file: Path
+
+
+def instance_name(settings: StackSettings, service: str) -> str:
+    """`kafka` on a one-node stack, `kafka-2` for node 2 of a cluster (its directory, pid, log)."""
+    return service if settings.nodes == 1 else f"{service}-{settings.node}"
+
+
+def parse_instance(name: str) -> tuple[str, int]:
+    """(service, node) of an instance name; ValueError when it names none."""
+    service, _, node = name.partition("-")
+    if service not in SERVICES or (node and not node.isdigit()):
+        raise ValueError(f"{name!r} is not a service: use one of {', '.join(SERVICES)}")
+    return service, int(node or 1)
 
 
 def service_dir(settings: StackSettings, name: str) -> Path:
@@ -53,8 +68,24 @@ _KAFKA_JVM = [
 ]
 
 
+def _zookeeper_ensemble(settings: StackSettings, data: Path) -> str:
+    """An ensemble's part of the config: every server, and this one's id (data/myid)."""
+    if settings.nodes == 1:
+        return ""
+    (data / "myid").write_text(f"{settings.node}\n")
+    peers, election = settings.zookeeper_peer_port, settings.zookeeper_election_port
+    servers = "".join(
+        f"server.{n}={settings.node_host(n)}:{peers}:{election}\n" for n in settings.node_ids
+    )
+    # In a container the own entry's name may resolve before Docker's DNS knows the others;
+    # bind the quorum ports everywhere rather than on whatever that name resolved to.
+    everywhere = "quorumListenOnAllIPs=true\n" if settings.bind_host else ""
+    return "initLimit=10\nsyncLimit=5\n" + everywhere + servers
+
+
 def zookeeper(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
-    home = service_dir(settings, ZOOKEEPER)
+    name = instance_name(settings, ZOOKEEPER)
+    home = service_dir(settings, name)
     (home / "data").mkdir(parents=True, exist_ok=True)
     conf = home / "zookeeper.properties"
     conf.write_text(
@@ -64,7 +95,7 @@ def zookeeper(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
         "tickTime=2000\n"
         "maxClientCnxns=0\n"
         "admin.enableServer=false\n"
-        "4lw.commands.whitelist=ruok,srvr,dump\n"
+        "4lw.commands.whitelist=ruok,srvr,dump\n" + _zookeeper_ensemble(settings, home / "data")
     )
     log4j = home / "log4j.properties"
     log4j.write_text(_LOG4J)
@@ -79,7 +110,7 @@ def zookeeper(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
         "org.apache.zookeeper.server.quorum.QuorumPeerMain",
         str(conf),
     ]
-    return LaunchSpec(ZOOKEEPER, argv, settings.zookeeper_port, home / "zookeeper.log")
+    return LaunchSpec(name, argv, settings.zookeeper_port, home / f"{name}.log")
 
 
 def _kafka_listeners(settings: StackSettings) -> str:
@@ -102,28 +133,50 @@ def _kafka_listeners(settings: StackSettings) -> str:
     )
 
 
+def _kafka_replication(settings: StackSettings) -> str:
+    if settings.nodes == 1:
+        return (
+            "default.replication.factor=1\n"
+            "offsets.topic.replication.factor=1\n"
+            "transaction.state.log.replication.factor=1\n"
+            "transaction.state.log.min.isr=1\n"
+            # One node: a controlled shutdown has nobody to hand leadership to, so skip it.
+            "controlled.shutdown.enable=false\n"
+        )
+    # Every topic, the internal ones too, on every broker (at most 3); a write with acks=all
+    # needs 2 in sync, so one broker may die with nothing lost; a replica that was out of sync
+    # never becomes leader (it could lack acknowledged records).
+    replicas = min(settings.nodes, 3)
+    in_sync = 2 if replicas == 3 else 1
+    return (
+        f"default.replication.factor={replicas}\n"
+        f"offsets.topic.replication.factor={replicas}\n"
+        f"transaction.state.log.replication.factor={replicas}\n"
+        f"min.insync.replicas={in_sync}\n"
+        f"transaction.state.log.min.isr={in_sync}\n"
+        "unclean.leader.election.enable=false\n"
+        "controlled.shutdown.enable=true\n"
+    )
+
+
 def kafka(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
-    home = service_dir(settings, KAFKA)
+    name = instance_name(settings, KAFKA)
+    home = service_dir(settings, name)
     (home / "data").mkdir(parents=True, exist_ok=True)
     conf = home / "server.properties"
     # process.roles stays unset: that is what puts a 3.9 broker in ZooKeeper mode.
     conf.write_text(
-        "broker.id=0\n"
+        f"broker.id={settings.node - 1}\n"
         + _kafka_listeners(settings)
         + f"zookeeper.connect={settings.zookeeper_connect}\n"
         "zookeeper.connection.timeout.ms=18000\n"
         f"log.dirs={home / 'data'}\n"
         "num.partitions=1\n"
-        "default.replication.factor=1\n"
-        "offsets.topic.replication.factor=1\n"
         "offsets.topic.num.partitions=4\n"
-        "transaction.state.log.replication.factor=1\n"
-        "transaction.state.log.min.isr=1\n"
-        "group.initial.rebalance.delay.ms=0\n"
+        + _kafka_replication(settings)
+        + "group.initial.rebalance.delay.ms=0\n"
         "auto.create.topics.enable=true\n"
         "delete.topic.enable=true\n"
-        # One node: a controlled shutdown has nobody to hand leadership to, so skip it.
-        "controlled.shutdown.enable=false\n"
         "log.retention.hours=24\n"
     )
     log4j = home / "log4j.properties"
@@ -140,7 +193,7 @@ def kafka(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
         "kafka.Kafka",
         str(conf),
     ]
-    return LaunchSpec(KAFKA, argv, settings.kafka_port, home / "kafka.log")
+    return LaunchSpec(name, argv, settings.kafka_port, home / f"{name}.log")
 
 
 # Cassandra 5.0 on Java 17 needs these module openings (conf/jvm17-server.options).
@@ -153,6 +206,13 @@ _CASSANDRA_JVM17 = [
     "-XX:MaxGCPauseMillis=300",
     "-XX:InitiatingHeapOccupancyPercent=70",
     "-Djdk.attach.allowAttachSelf=true",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+]  # fmt: skip
+
+# What Cassandra's classes need opened on Java 17, the server and its tools (nodetool) alike.
+CASSANDRA_MODULE_OPENINGS = [
     "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
     "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
     "--add-exports", "java.management/com.sun.jmx.remote.security=ALL-UNNAMED",
@@ -175,9 +235,6 @@ _CASSANDRA_JVM17 = [
     "--add-opens", "java.base/java.lang=ALL-UNNAMED",
     "--add-opens", "java.base/java.util=ALL-UNNAMED",
     "--add-opens", "java.base/java.nio=ALL-UNNAMED",
-    "-Dio.netty.tryReflectionSetAccessible=true",
-    "-Dio.netty.allocator.useCacheForAllThreads=true",
-    "-Dio.netty.allocator.maxOrder=11",
 ]  # fmt: skip
 
 _CASSANDRA_SERVER = [
@@ -202,8 +259,30 @@ _LOGBACK = """\
 """
 
 
+def _cassandra_ring(settings: StackSettings) -> str:
+    """Where this node sits in the ring. One token each, spread evenly over Murmur3's range, and
+    no bootstrap streaming: a new cluster has no data to stream, so all nodes start at once."""
+    if settings.nodes == 1:
+        return "initial_token: 0\n"
+    span = 2**64 // settings.nodes
+    token = -(2**63) + (settings.node - 1) * span
+    return f"initial_token: {token}\nauto_bootstrap: false\n"
+
+
+def _cassandra_jmx(settings: StackSettings) -> list[str]:
+    # nodetool's way in (a cluster's `stack status`): on loopback only, one port per node.
+    if settings.nodes == 1:
+        return []
+    return [f"-Dcassandra.jmx.local.port={settings.node_jmx_port}"]
+
+
+def _unsafe_system(settings: StackSettings) -> bool:
+    return settings.cassandra_unsafe_system and settings.nodes == 1
+
+
 def cassandra(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
-    home = service_dir(settings, CASSANDRA)
+    name = instance_name(settings, CASSANDRA)
+    home = service_dir(settings, name)
     conf_dir = home / "conf"
     conf_dir.mkdir(parents=True, exist_ok=True)
     (home / "tmp").mkdir(exist_ok=True)
@@ -212,16 +291,18 @@ def cassandra(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
     host = settings.public_host
     rpc = settings.listen_host
     broadcast_rpc = f"broadcast_rpc_address: {host}\n" if rpc == "0.0.0.0" else ""  # noqa: S104
+    # Node 1 is every node's seed: gossip starts there.
+    seed = settings.public_host if settings.nodes == 1 else settings.node_host(1)
     (conf_dir / "cassandra.yaml").write_text(
         "cluster_name: stock-system\n"
         "num_tokens: 1\n"
-        "initial_token: 0\n"
-        "partitioner: org.apache.cassandra.dht.Murmur3Partitioner\n"
+        + _cassandra_ring(settings)
+        + "partitioner: org.apache.cassandra.dht.Murmur3Partitioner\n"
         "endpoint_snitch: SimpleSnitch\n"
         "seed_provider:\n"
         "  - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n"
         "    parameters:\n"
-        f'      - seeds: "{host}:{settings.cassandra_storage_port}"\n'
+        f'      - seeds: "{seed}:{settings.cassandra_storage_port}"\n'
         f"listen_address: {host}\n"
         f"rpc_address: {rpc}\n"
         f"{broadcast_rpc}"
@@ -243,9 +324,11 @@ def cassandra(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
         settings.java,
         *_CASSANDRA_SERVER,
         *_CASSANDRA_JVM17,
+        *CASSANDRA_MODULE_OPENINGS,
         f"-Xms{settings.cassandra_heap}",
         f"-Xmx{settings.cassandra_heap}",
         *([f"-javaagent:{jamm}"] if jamm else []),
+        *_cassandra_jmx(settings),
         f"-Dcassandra.config=file://{conf_dir / 'cassandra.yaml'}",
         f"-Dcassandra.storagedir={home / 'data'}",
         f"-Dcassandra.logdir={home}",
@@ -255,9 +338,9 @@ def cassandra(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
         "-Dcassandra-foreground=yes",
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         "-Dcassandra.superuser_setup_delay_ms=0",
-        *(["-Dcassandra.unsafesystem=true"] if settings.cassandra_unsafe_system else []),
+        *(["-Dcassandra.unsafesystem=true"] if _unsafe_system(settings) else []),
         "-cp",
         _classpath(jars, [conf_dir]),
         "org.apache.cassandra.service.CassandraDaemon",
     ]
-    return LaunchSpec(CASSANDRA, argv, settings.cassandra_port, home / "cassandra.log")
+    return LaunchSpec(name, argv, settings.cassandra_port, home / f"{name}.log")

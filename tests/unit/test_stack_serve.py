@@ -73,3 +73,36 @@ def test_http_probes_need_the_port():
     args = serve.build_parser(environ={}).parse_args(["probe", "dashboard"])
     with pytest.raises(serve.StackError, match="needs --port"):
         serve.probe(args)
+
+
+def test_a_container_node_of_a_cluster_names_its_peers_by_their_container_names(tmp_path):
+    environ = {
+        "STACK_NODES": "3",
+        "STACK_NODE": "2",
+        "STACK_NODE_HOSTS": "zookeeper,zookeeper-2,zookeeper-3",
+        "ZOOKEEPER_HOST": "zookeeper,zookeeper-2,zookeeper-3",
+    }
+    args = serve.build_parser(environ=environ).parse_args(
+        ["--run-dir", str(tmp_path), "run", "zookeeper", "--advertised-host=zookeeper-2"]
+    )
+    settings = serve.serve_settings(args)
+    assert settings.zookeeper_connect == "zookeeper:2181,zookeeper-2:2181,zookeeper-3:2181"
+    services.zookeeper(settings, [Path("/jars/a.jar")])
+    conf = (tmp_path / "zookeeper-2" / "zookeeper.properties").read_text().splitlines()
+    assert "server.3=zookeeper-3:2888:3888" in conf
+    assert "quorumListenOnAllIPs=true" in conf
+    assert (tmp_path / "zookeeper-2" / "data" / "myid").read_text().strip() == "2"
+    services.kafka(settings, [Path("/jars/a.jar")])
+    kafka = (tmp_path / "kafka-2" / "server.properties").read_text().splitlines()
+    assert "broker.id=1" in kafka and "min.insync.replicas=2" in kafka
+    services.cassandra(settings, [Path("/jars/a.jar")])
+    yaml = (tmp_path / "cassandra-2" / "conf" / "cassandra.yaml").read_text()
+    assert 'seeds: "zookeeper:7000"' in yaml  # node 1 of the names given: the seed
+
+
+def test_a_cluster_node_without_its_peers_names_is_refused(tmp_path):
+    args = serve.build_parser(environ={"STACK_NODES": "3"}).parse_args(
+        ["--run-dir", str(tmp_path), "run", "kafka"]
+    )
+    with pytest.raises(serve.StackError, match="needs --node-hosts"):
+        serve.serve_settings(args)
