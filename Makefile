@@ -20,7 +20,13 @@ SPARK ?= local
 ifeq ($(filter $(SPARK),local cluster),)
 $(error SPARK=$(SPARK): give SPARK=local (the default) or SPARK=cluster)
 endif
-COMPOSE_FILES := -f docker-compose.yml $(if $(filter cluster,$(SPARK)),-f docker-compose.spark-cluster.yml)
+# How many nodes of ZooKeeper, Kafka and Cassandra: 1, or 3 (docker-compose.cluster.yml under
+# make up; python -m stack up --nodes N under make local and make stack-up, which take 1 to 9).
+NODES ?= 1
+COMPOSE_FILES := -f docker-compose.yml $(if $(filter cluster,$(SPARK)),-f docker-compose.spark-cluster.yml) \
+	$(if $(filter 3,$(NODES)),-f docker-compose.cluster.yml)
+# down and clean name every file, so that whatever ran is removed, its volumes too.
+ALL_COMPOSE_FILES := -f docker-compose.yml -f docker-compose.spark-cluster.yml -f docker-compose.cluster.yml
 
 
 .PHONY: up down logs ps compose-files topics clean local clean-local
@@ -58,7 +64,8 @@ format: $(VENV_STAMP) ## apply ruff's formatting and safe fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-up: ## build the images, start the pipeline in Docker and wait until healthy (SYMBOLS=AAPL,MSFT SOURCE=yahoo make up; SPARK=cluster)
+up: ## build the images, start the pipeline in Docker and wait until healthy (SYMBOLS=AAPL,MSFT SOURCE=yahoo make up; SPARK=cluster; NODES=3)
+	@case "$(NODES)" in 1|3) ;; *) echo "make up: NODES=$(NODES): compose runs 1 or 3 nodes (make local NODES=N takes 1 to 9)"; exit 2;; esac
 	$(COMPOSE) $(COMPOSE_FILES) up -d --build --wait
 	@echo "Stock-System is up (project $${COMPOSE_PROJECT_NAME:-stock-system}). Where to look:"
 	@echo "  Cassandra  127.0.0.1:$${CASSANDRA_HOST_PORT:-9042}  make cqlsh, then: SELECT * FROM stocks.latest_prices;"
@@ -68,7 +75,7 @@ up: ## build the images, start the pipeline in Docker and wait until healthy (SY
 	@echo "  Logs       make logs   Health: make ps   Stop: make down (keeps data), make clean (deletes it)"
 
 down: ## stop the Docker pipeline (keeps the data volumes)
-	$(COMPOSE) $(COMPOSE_FILES) down --remove-orphans
+	$(COMPOSE) $(ALL_COMPOSE_FILES) down --remove-orphans
 
 logs: ## follow the Docker pipeline's logs
 	$(COMPOSE) $(COMPOSE_FILES) logs -f --tail=100
@@ -84,18 +91,19 @@ topics: $(VENV_STAMP) ## topics, message counts and consumer lag (Docker or nati
 
 clean: ## stop the Docker pipeline and DELETE its volumes (all stored ticks and aggregates)
 	@echo "This removes the compose volumes: Kafka, Cassandra and checkpoint data are deleted."
-	$(COMPOSE) $(COMPOSE_FILES) down -v --remove-orphans
+	$(COMPOSE) $(ALL_COMPOSE_FILES) down -v --remove-orphans
 
-local: $(VENV_STAMP) ## run the whole pipeline natively, without Docker (Ctrl-C stops everything)
+local: $(VENV_STAMP) ## run the whole pipeline natively, without Docker (Ctrl-C stops everything; NODES=3: on a cluster)
 	$(PYTHON) -m stack local $(if $(SYMBOLS),--symbols "$(SYMBOLS)") $(if $(SOURCE),--source "$(SOURCE)") \
-		$(if $(INTERVAL),--interval "$(INTERVAL)") $(if $(WINDOWS),--windows "$(WINDOWS)")
+		$(if $(INTERVAL),--interval "$(INTERVAL)") $(if $(WINDOWS),--windows "$(WINDOWS)") \
+		--nodes "$(NODES)"
 
 clean-local: $(VENV_STAMP) ## DELETE the native stack's data, logs and checkpoints (keeps the jar cache)
 	$(PYTHON) -m stack down
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/stock-system/run
 
-stack-up: $(VENV_STAMP) ## start ZooKeeper, Kafka and Cassandra natively on their default ports
-	$(PYTHON) -m stack up
+stack-up: $(VENV_STAMP) ## start ZooKeeper, Kafka and Cassandra natively on their default ports (NODES=3: a cluster)
+	$(PYTHON) -m stack up --nodes "$(NODES)"
 
 stack-down: $(VENV_STAMP) ## stop the native services
 	$(PYTHON) -m stack down

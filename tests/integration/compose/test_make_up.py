@@ -15,120 +15,33 @@ from __future__ import annotations
 import calendar
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from common.contract import Tick
-from common.polling import WaitTimeout, wait_until
 from stack.settings import free_port
+from tests.integration.compose.project import ROOT, Stack, poll_for, require_engine
 
-ROOT = Path(__file__).resolve().parents[3]
 # Its own project per run: two checkouts (or helpers) testing at once do not share containers.
 PROJECT = f"stock-system-test-{uuid.uuid4().hex[:8]}"
 SYMBOLS = ("AAPL", "MSFT")
 TEN_SECONDS = 10_000
-# A warm `make up` takes about a minute; a cold one builds the images first.
-UP_TIMEOUT_S = 1200
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
-def _engine_problem() -> str | None:
-    if shutil.which("docker") is None:
-        return "no docker CLI (run scripts/docker-engine.sh as root to install and start one)"
-    info = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
-    if info.returncode != 0:
-        return f"no Docker engine answers: {info.stderr.strip().splitlines()[-1:]}"
-    compose = subprocess.run(
-        ["docker", "compose", "version"], capture_output=True, text=True, check=False
-    )
-    if compose.returncode != 0:
-        return "the docker compose v2 plugin is missing (scripts/docker-engine.sh builds it)"
-    return None
-
-
-@dataclass
-class Stack:
-    env: dict[str, str]
-    kafka: str
-    cassandra_port: int
-    spark_ui: str
-
-    def make(self, *target: str, timeout: float = UP_TIMEOUT_S) -> str:
-        result = subprocess.run(
-            ["make", "-C", str(ROOT), *target],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, f"make {' '.join(target)} failed:\n{_tail(result)}"
-        return result.stdout
-
-    def compose(self, *args: str, timeout: float = 300) -> str:
-        result = subprocess.run(
-            ["docker", "compose", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, f"docker compose {' '.join(args)} failed:\n{_tail(result)}"
-        return result.stdout
-
-    def container(self, service: str) -> str:
-        return self.compose("ps", "-q", service).strip()
-
-    def cassandra(self) -> Any:
-        from cassandra.cluster import Cluster
-
-        cluster = Cluster(["127.0.0.1"], port=self.cassandra_port, protocol_version=5)
-        return cluster, cluster.connect()
-
-
-def _tail(result: subprocess.CompletedProcess) -> str:
-    return "\n".join((result.stdout + result.stderr).splitlines()[-40:])
-
-
-def _poll(what: str, check: Callable[[], Any], timeout_s: float, every_s: float = 2.0) -> Any:
-    """check() until it returns something truthy; fails with its last answer at the deadline."""
-    last: list[Any] = [None]
-
-    def answered() -> Any:
-        try:
-            last[0] = check()
-        except Exception as e:  # noqa: BLE001 - not there yet; the last error is reported
-            last[0] = e
-            return None
-        return last[0]
-
-    try:
-        return wait_until(answered, timeout_s, what, every_s=every_s)
-    except WaitTimeout:
-        pytest.fail(f"{what}: not within {timeout_s:.0f}s; last: {last[0]!r}")
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    problem = _engine_problem()
-    if problem:
-        if os.environ.get("STOCK_SYSTEM_REQUIRE_DOCKER"):  # set by .ci/run: never skip there
-            pytest.fail(f"the compose test must run here, but {problem}")
-        pytest.skip(problem)
+    require_engine()
     kafka_port, cassandra_port, ui_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -242,7 +155,7 @@ def test_make_up_brings_rows_for_both_symbols_into_every_table(stack: Stack):
 
     cluster, session = stack.cassandra()
     try:
-        _poll("rows for both symbols in all three tables (host driver)",
+        poll_for("rows for both symbols in all three tables (host driver)",
               lambda: _all_tables_have_both_symbols(session), timeout_s=300)  # fmt: skip
     finally:
         cluster.shutdown()
@@ -270,7 +183,7 @@ def _crash(stack: Stack, service: str) -> None:
     if Path(f"/proc/{pid}").exists():
         os.kill(pid, signal.SIGKILL)
         # restart: unless-stopped brings a crashed service back by itself.
-        _poll(f"{service} restarted by Docker after the crash",
+        poll_for(f"{service} restarted by Docker after the crash",
               lambda: int(_inspect(container, ".RestartCount")) > restarts
               and _inspect(container, ".State.Running") == "true", timeout_s=120)  # fmt: skip
     else:  # the engine runs on another machine: crash it through the engine, start it again
@@ -286,7 +199,7 @@ def test_storage_restart_and_processor_kill_under_load_lose_no_tick(stack: Stack
         _crash(stack, "processor")
         # Ticks keep flowing meanwhile; the producer then stops so that the topic holds a fixed
         # set to compare against, once the restarted consumers have caught up.
-        _poll("new ticks stored after the storage restart",
+        poll_for("new ticks stored after the storage restart",
               lambda: len(_stored_ticks(session, {time.strftime("%Y-%m-%d", time.gmtime())}))
               > stored_before, timeout_s=120)  # fmt: skip
         stack.compose("stop", "producer")
@@ -303,10 +216,10 @@ def test_storage_restart_and_processor_kill_under_load_lose_no_tick(stack: Stack
             missing = set(in_kafka) - _stored_ticks(session, days)
             return True if not missing else None
 
-        _poll("every tick in Kafka stored in Cassandra (storage restarted)",
+        poll_for("every tick in Kafka stored in Cassandra (storage restarted)",
               every_tick_stored, timeout_s=240, every_s=5)  # fmt: skip
         # Every tick counted exactly once in the 10 s windows, across the processor's crash.
-        _poll("10 s aggregates counting every tick exactly once (processor killed)",
+        poll_for("10 s aggregates counting every tick exactly once (processor killed)",
               lambda: _ten_second_counts(session, days) == per_symbol,
               timeout_s=300, every_s=5)  # fmt: skip
     finally:
@@ -335,7 +248,7 @@ def test_make_down_then_make_up_resumes_from_the_volumes(stack: Stack):
         working = any(w["state"] == "ALIVE" and w["coresused"] > 0 for w in master["workers"])
         return master if "stock-system-processor" in apps and working else None
 
-    _poll("the processor running on the Spark master's worker", on_the_cluster, timeout_s=240)
+    poll_for("the processor running on the Spark master's worker", on_the_cluster, timeout_s=240)
 
     assert sum(_kafka_ticks(stack.kafka).values()) >= in_kafka, "Kafka lost its log"
     cluster, session = stack.cassandra()
@@ -344,10 +257,10 @@ def test_make_down_then_make_up_resumes_from_the_volumes(stack: Stack):
         # The pipeline carries on: new ticks arrive and are stored, aggregates keep counting on
         # from the checkpointed state rather than from zero (executors on the worker read the
         # state the processor's own JVM wrote, from the shared volume).
-        _poll("new ticks stored after make up",
+        poll_for("new ticks stored after make up",
               lambda: len(_stored_ticks(session, days | {time.strftime("%Y-%m-%d", time.gmtime())}))
               > len(stored), timeout_s=240)  # fmt: skip
-        _poll("aggregates growing from where they were",
+        poll_for("aggregates growing from where they were",
               lambda: all(_ten_second_counts(session, days)[s] > counts[s] for s in SYMBOLS),
               timeout_s=240)  # fmt: skip
     finally:
