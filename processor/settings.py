@@ -110,8 +110,9 @@ class ProcessorSettings:
     max_trigger_delay_ms: int = option(
         "--max-trigger-delay",
         "MAX_TRIGGER_DELAY",
-        "5s",
-        "the longest a micro-batch waits for --min-offsets-per-trigger records",
+        "15s",
+        "the longest a micro-batch waits for --min-offsets-per-trigger records (at a few ticks "
+        "a second: how often windows are updated; 5s costs 0.17 cores more at rest)",
         duration_ms,
     )
     shuffle_partitions: int = option(

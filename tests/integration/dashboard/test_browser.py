@@ -77,7 +77,7 @@ def pipeline(services, topics, schema_keyspace, spark_jars, tmp_path):
             "SPARK_JARS": ",".join(str(j) for j in spark_jars),
             "SHUFFLE_PARTITIONS": "1",
             "TRIGGER_INTERVAL": "500ms",
-            # A batch each interval, as TRIGGER_INTERVAL asks, rather than waiting up to 5 s for
+            # A batch each interval, as TRIGGER_INTERVAL asks, rather than waiting for
             # 500 ticks at these low test rates (test_trigger.py covers the wait).
             "MIN_OFFSETS_PER_TRIGGER": "0",
             "STACK_CACHE_DIR": str(services.cache_dir),

@@ -39,7 +39,7 @@ def pipeline(services, make_topic, make_keyspace, spark_jars, tmp_path) -> Itera
         SPARK_JARS=spark_jars,
         SHUFFLE_PARTITIONS=2,
         TRIGGER_INTERVAL="500ms",
-        # A batch each interval, as TRIGGER_INTERVAL asks, rather than waiting up to 5 s for
+        # A batch each interval, as TRIGGER_INTERVAL asks, rather than waiting for
         # 500 ticks at these low test rates (test_trigger.py covers the wait).
         MIN_OFFSETS_PER_TRIGGER=0,
         LOG_LEVEL="INFO",
