@@ -195,8 +195,8 @@ class Publisher:
         except KafkaError as e:
             logger.error("flush did not finish within %.0fs: %s", timeout_s, e)
         finally:
-            self._producer.close(timeout=timeout_s)
-            self._dead_letters.close(timeout=timeout_s)
+            for client in (self._producer, self._dead_letters):
+                _close(client, timeout_s)
             self._producer = self._dead_letters = None
 
     def _route(self, symbol: str) -> tuple[bytes, int, Callable[[Exception], None]]:
@@ -256,3 +256,29 @@ def _raw(tick: Tick) -> bytes:
         return json.dumps(fields).encode("utf-8", "backslashreplace")
     except (ValueError, TypeError):
         return repr(fields).encode("utf-8", "backslashreplace")
+
+
+def _close(client: Any, timeout_s: float) -> None:
+    """Close a client; one that cannot deliver what it holds in time (every broker that could
+    take it down, or too few in sync for acks=all) is closed at once instead: the batches it
+    abandons fail, and their callbacks count each record as delivery_failed (exit 1), rather
+    than a timeout escaping as a crash with nothing counted."""
+    from kafka.errors import KafkaError
+
+    try:
+        client.close(timeout=timeout_s)
+    except KafkaError as e:
+        logger.error(
+            "Kafka did not take the records still held within %.0fs (%s): abandoning them, "
+            "each counted as delivery_failed", timeout_s, e,
+        )  # fmt: skip
+        # kafka-python's close() flushes first, with no public way to skip that: stop its
+        # sender thread forcibly, which fails every batch it still holds (their callbacks run).
+        sender = getattr(client, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(timeout_s)
+        try:
+            client.close(timeout=0)
+        except KafkaError as again:
+            logger.error("the Kafka client did not close: %s", again)
