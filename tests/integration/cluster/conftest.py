@@ -7,6 +7,7 @@ restarts what it killed and waits for the ISR and the ring), so the next one sta
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -26,7 +27,6 @@ from producer import simulated_ticks
 from stack import cluster_view
 from stack.native import NativeStack
 from stack.settings import StackSettings
-from tests.integration.producer.conftest import read_topic
 
 ROOT = Path(__file__).resolve().parents[3]
 NODES = 3
@@ -75,23 +75,46 @@ def leader_of(stack: NativeStack, topic: str, partition: int = 0) -> int | None:
     return next(p.leader for p in partitions if (p.topic, p.partition) == (topic, partition))
 
 
-def end_offsets(bootstrap: str, topic: str) -> int:
-    """How many records the topic holds (the sum of its partitions' end offsets); -1 when the
-    cluster did not answer this time (a leader moving, a broker down)."""
+def partition_ends(bootstrap: str, topic: str) -> dict[int, int] | None:
+    """Each partition's end offset, asked of each broker in turn (a client given the whole list
+    can spend its timeout on a dead one); None when none answered this time."""
+    for server in bootstrap.split(","):
+        ends = _ends_from(server, topic)
+        if ends is not None:
+            return ends
+    return None
+
+
+def _ends_from(server: str, topic: str) -> dict[int, int] | None:
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        consumer = KafkaConsumer(bootstrap_servers=server, request_timeout_ms=5_000)
     except (KafkaError, OSError):
-        return -1
+        return None
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(parts).values()) if parts else 0
+        return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()}
     except (KafkaError, OSError):
-        return -1
+        return None
     finally:
         consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> int:
+    """How many records the topic holds; -1 when the cluster did not answer this time."""
+    ends = partition_ends(bootstrap, topic)
+    return -1 if ends is None else sum(ends.values())
+
+
+def report(fault: str, **figures: object) -> None:
+    """A fault's measured figures, one line in the test's output (pytest -s, or -rA on failure)
+    and in the log: README's cluster section quotes them."""
+    line = " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in
+                    figures.items())  # fmt: skip
+    print(f"FAULT {fault}: {line}")
+    logging.getLogger("cluster-faults").info("FAULT %s: %s", fault, line)
 
 
 @dataclass
@@ -105,17 +128,22 @@ class Load:
     def stop(self) -> int:
         """SIGTERM (the producer flushes what it fetched), then how many ticks it published;
         asserts it exited cleanly with every tick acknowledged."""
+        published, failed, code, stderr = self.stop_counting()
+        assert code == 0 and failed == 0, stderr[-3000:]
+        return published
+
+    def stop_counting(self) -> tuple[int, int, int, str]:
+        """SIGTERM, then (published, delivery_failed, exit code, stderr) from its summary."""
         self.proc.send_signal(signal.SIGTERM)
-        _, stderr = self.proc.communicate(timeout=120)
-        assert self.proc.returncode == 0, stderr[-3000:]
+        _, stderr = self.proc.communicate(timeout=300)
         summary = re.search(
             r"summary source=simulated fetched=(\d+) published=(\d+).*delivery_failed=(\d+)",
             stderr,
         )
         assert summary, stderr[-3000:]
         fetched, published, failed = map(int, summary.groups())
-        assert fetched == published and failed == 0, summary[0]
-        return published
+        assert fetched == published, summary[0]
+        return published, failed, self.proc.returncode, stderr
 
     def expected(self, count: int) -> list[Tick]:
         return sorted(simulated_ticks(7, SYMBOLS, count, self.start_ms, rate=RATE), key=_order)
@@ -133,7 +161,8 @@ def load(cluster: NativeStack) -> Iterator[callable]:
     def start() -> Load:
         topic = f"cluster_ticks_{uuid.uuid4().hex[:8]}"
         bootstrap = cluster.settings.bootstrap_servers
-        ensure_topics(bootstrap, [topic, f"{topic}_dl"], partitions=3)
+        _create_stamped(bootstrap, topic)
+        ensure_topics(bootstrap, [f"{topic}_dl"], partitions=3)
         wait_until(lambda: in_sync(cluster, topic), 120, f"{topic} in sync on every broker")
         start_ms = 1_760_000_000_000
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, LOG_LEVEL="INFO")
@@ -170,10 +199,59 @@ def flowing(bootstrap: str, topic: str, more: int, within_s: float) -> None:
     )
 
 
-def every_tick_once(stack: NativeStack, running: Load, published: int) -> None:
-    """The topic holds exactly the ticks the producer published: none lost, none twice."""
-    records = read_topic(stack.settings.bootstrap_servers, running.topic, published, 180)
-    got = sorted((Tick.from_json(r.value, now=running.start_ms) for r in records), key=_order)
+def _create_stamped(bootstrap: str, topic: str) -> None:
+    """The test's ticks topic, replicated by the brokers' default, each record stamped with the
+    time its leader appended it: the data itself then shows how long a partition took no
+    writes, whatever the test's own clients saw meanwhile."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        stamped = {"message.timestamp.type": "LogAppendTime"}
+        admin.create_topics([NewTopic(topic, 3, -1, topic_configs=stamped)])
+    finally:
+        admin.close()
+
+
+def appended(bootstrap: str, topic: str, expected: int) -> list[tuple[int, int, bytes]]:
+    """Every record of the topic as (partition, append time ms, value)."""
+    from kafka import KafkaConsumer
+
+    from common.polling import poll_paced
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    out: list[tuple[int, int, bytes]] = []
+
+    def read(timeout_ms: int) -> int:
+        for batch in poll_paced(consumer, timeout_ms).values():
+            out.extend((r.partition, r.timestamp, r.value) for r in batch)
+        return len(out)
+
+    try:
+        wait_until(lambda: read(500) >= expected, 180, f"{expected} records of {topic}")
+        read(1000)  # anything beyond: a copy, which the callers' checks catch
+    finally:
+        consumer.close()
+    return out
+
+
+def unwritten_after(records: list[tuple[int, int, bytes]], partition: int, at_ms: int) -> float:
+    """Seconds from `at_ms` to the first record the partition's leader appended after it."""
+    after = [ts for p, ts, _ in records if p == partition and ts > at_ms]
+    return (min(after) - at_ms) / 1000 if after else float("inf")
+
+
+def every_tick_once(
+    stack: NativeStack, running: Load, published: int
+) -> list[tuple[int, int, bytes]]:
+    """The topic holds exactly the ticks the producer published: none lost, none twice. Returns
+    the records for the callers' timing."""
+    records = appended(stack.settings.bootstrap_servers, running.topic, published)
+    got = sorted((Tick.from_json(v, now=running.start_ms) for _, _, v in records), key=_order)
     expected = running.expected(published)
     assert len(got) == len(expected), (len(got), len(expected))
     assert got == expected
+    return records

@@ -1,5 +1,5 @@
 """`make up NODES=3` for real: every service on three nodes in compose, and a broker cut off the
-network under load (issue #20, fault 4).
+network under load (issue #20, fault 4), through the Docker API (the `docker` package).
 
 The project is the test's own (name and host ports), so it meets neither a user's `make up` nor
 the other compose test, which has cleaned up before this module starts.
@@ -143,9 +143,12 @@ def test_every_node_is_up_and_every_topic_replicated_three_ways(nodes: Stack):
 def test_a_broker_cut_off_the_network_for_30s_rejoins_with_no_split_brain(nodes: Stack):
     bootstrap = nodes.kafka
     poll_for("ticks flowing", lambda: _size(bootstrap) >= 2 * RATE, 300)
-    container = nodes.container("kafka-2")
-    network = f"{PROJECT}_default"
-    subprocess.run(["docker", "network", "disconnect", network, container], check=True)
+    import docker
+
+    engine = docker.from_env()
+    container = engine.containers.get(nodes.container("kafka-2"))
+    network = engine.networks.get(f"{PROJECT}_default")
+    network.disconnect(container)
     cut_at = time.monotonic()
     try:
         # The two brokers left see one controller among them and move leadership off broker 1
@@ -160,9 +163,9 @@ def test_a_broker_cut_off_the_network_for_30s_rejoins_with_no_split_brain(nodes:
         poll_for("the cluster to go on without broker 1", settled, 90)
         time.sleep(max(0.0, CUT_S - (time.monotonic() - cut_at)))
     finally:
-        subprocess.run(
-            ["docker", "network", "connect", "--alias", "kafka-2", network, container], check=True
-        )
+        # Back under the service's name, as compose attached it.
+        network.connect(container, aliases=["kafka-2"])
+        engine.close()
 
     def rejoined() -> dict | None:
         state = _cluster(bootstrap)
