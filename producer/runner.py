@@ -99,7 +99,10 @@ class Runner:
 
     def _maybe_log_stats(self) -> None:
         if self._stats_due.due():
-            logger.info("stats source=%s %s", self._source.name, self._counters.line())
+            self._log_stats()
+
+    def _log_stats(self) -> None:
+        logger.info("stats source=%s %s", self._source.name, self._counters.line())
 
     def _source_close(self) -> None:
         close = getattr(self._source, "close", None)
@@ -121,6 +124,8 @@ class StreamRunner(Runner):
         c = self._counters
         publish = self._publisher.publish
         stop = self._stop
+        # Looked up once: this loop runs per tick, tens of thousands a second.
+        stats_due = self._stats_due.due
         limit = self._settings.max_ticks or -1
         # Replay publishes its whole file unless symbols were named.
         replay_all = source.name == "replay" and not self._settings.symbols_given
@@ -137,7 +142,8 @@ class StreamRunner(Runner):
                     self._other(item)
                 if stop.is_set():
                     return
-                self._maybe_log_stats()
+                if stats_due():
+                    self._log_stats()
         except Exception:  # noqa: BLE001 - a broken source ends the run, logged, not a crash
             c.failed += 1
             logger.exception("source=%s failed; stopping", source.name)

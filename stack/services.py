@@ -133,7 +133,7 @@ def _kafka_listeners(settings: StackSettings) -> str:
     )
 
 
-def _kafka_replication(settings: StackSettings) -> str:
+def _kafka_cluster_config(settings: StackSettings) -> str:
     if settings.nodes == 1:
         return (
             "default.replication.factor=1\n"
@@ -178,7 +178,7 @@ def kafka(settings: StackSettings, jars: list[Path]) -> LaunchSpec:
         f"log.dirs={home / 'data'}\n"
         "num.partitions=1\n"
         "offsets.topic.num.partitions=4\n"
-        + _kafka_replication(settings)
+        + _kafka_cluster_config(settings)
         + "group.initial.rebalance.delay.ms=0\n"
         "auto.create.topics.enable=true\n"
         "delete.topic.enable=true\n"

@@ -35,11 +35,13 @@ def merged(base: dict, override: dict) -> dict:
     return out
 
 
-CLUSTER = merged(COMPOSE, yaml.safe_load((ROOT / "docker-compose.spark-cluster.yml").read_text()))
+SPARK_CLUSTER = merged(
+    COMPOSE, yaml.safe_load((ROOT / "docker-compose.spark-cluster.yml").read_text())
+)
 NODES3 = merged(COMPOSE, yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text()))
 # The ways `make up` runs: Spark inside the processor, or on a standalone master and worker; and
 # every service on three nodes (NODES=3).
-MODELS = {"local": COMPOSE, "cluster": CLUSTER, "nodes3": NODES3}
+MODELS = {"local": COMPOSE, "spark-cluster": SPARK_CLUSTER, "nodes3": NODES3}
 PIPELINE = {"producer", "processor", "storage"}
 STAGES = PIPELINE | {"dashboard"}
 # Services that run a stage of this project: `python -m <stage> ...`.
@@ -163,7 +165,7 @@ def test_spark_runs_in_the_processor_unless_the_cluster_file_is_added():
     assert "SPARK_MASTER" not in service_env("processor")  # the processor's own default:
     assert ProcessorSettings.__dataclass_fields__["spark_master"].default.startswith("local[")
     assert not {"spark-master", "spark-worker"} & set(SERVICES)
-    cluster = CLUSTER["services"]
+    cluster = SPARK_CLUSTER["services"]
     master = re.search(r"--host (\S+) --port (\d+)", cluster["spark-master"]["command"][-1])
     submitted_to = interpolate(cluster["processor"]["environment"]["SPARK_MASTER"])
     assert submitted_to == f"spark://{master.group(1)}:{master.group(2)}"
@@ -238,7 +240,7 @@ def _bytes(size: str) -> int:
 
 # What each way of running may hold at most: one node fits a laptop with 8 GB free; three nodes
 # of everything fit a 16 GB one (docker-compose.cluster.yml's header says so too).
-MEMORY_BUDGET = {"local": 8 * 2**30, "cluster": 8 * 2**30, "nodes3": 12 * 2**30}
+MEMORY_BUDGET = {"local": 8 * 2**30, "spark-cluster": 8 * 2**30, "nodes3": 12 * 2**30}
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -41,28 +41,18 @@ class Stack:
     spark_ui: str
 
     def make(self, *target: str, timeout: float = UP_TIMEOUT_S) -> str:
-        result = subprocess.run(
-            ["make", "-C", str(ROOT), *target],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert result.returncode == 0, f"make {' '.join(target)} failed:\n{tail(result)}"
-        return result.stdout
+        return self._run(["make", "-C", str(ROOT), *target], timeout)
 
     def compose(self, *args: str, timeout: float = 300) -> str:
+        return self._run(["docker", "compose", *args], timeout)
+
+    def _run(self, argv: list[str], timeout: float) -> str:
+        """Its stdout; a failure fails the test with the command's last lines."""
         result = subprocess.run(
-            ["docker", "compose", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+            argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
             check=False,
-        )
-        assert result.returncode == 0, f"docker compose {' '.join(args)} failed:\n{tail(result)}"
+        )  # fmt: skip
+        assert result.returncode == 0, f"{' '.join(argv)} failed:\n{tail(result)}"
         return result.stdout
 
     def container(self, service: str) -> str:
