@@ -71,6 +71,7 @@ class StorageLoop:
         self._batch_size = batch_size
         self._stop = stop
         self._backoff = backoff or Backoff()
+        self._kafka_backoff = Backoff(initial_s=0.5, maximum_s=5.0)
         self._poll_timeout_ms = poll_timeout_ms
         self.counters = StorageCounters()
         self._progress_due = Every(_REPORT_EVERY_S)
@@ -87,8 +88,18 @@ class StorageLoop:
 
     def step(self) -> int:
         """One batch: poll, store, commit. Returns the number of records committed."""
-        batch = poll_paced(self._consumer, self._poll_timeout_ms, self._stop,
-                           max_records=self._batch_size)  # fmt: skip
+        try:
+            batch = poll_paced(self._consumer, self._poll_timeout_ms, self._stop,
+                               max_records=self._batch_size)  # fmt: skip
+        except KafkaError as e:
+            if not e.retriable:
+                raise
+            # kafka-python 3 lets a failed metadata refresh out of poll() while every broker is
+            # down: the outage is waited out here, and poll() resumes where the consumer was.
+            self._log.warning("Kafka not reachable, polling again: %r", e)
+            self._stop.wait(self._kafka_backoff.next())
+            return 0
+        self._kafka_backoff.reset()
         if not batch:
             return 0
         decoded = decode(batch, self._ticks_topic, self._aggregates_topic)
