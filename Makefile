@@ -114,13 +114,16 @@ stack-status: $(VENV_STAMP) ## show whether each native service answers
 stack-resolve: $(VENV_STAMP) ## fetch the Kafka, Cassandra and Spark-connector jars into the cache
 	$(PYTHON) -m stack resolve
 
-.PHONY: bench bench-pipeline bench-idle bench-producer bench-processor bench-storage cqlsh
+.PHONY: bench bench-pipeline bench-faults bench-idle bench-producer bench-processor bench-storage cqlsh
 .PHONY: dashboard bench-dashboard
 
-bench: bench-pipeline bench-idle bench-producer bench-processor bench-storage bench-dashboard ## run every benchmark (prints figures)
+bench: bench-pipeline bench-faults bench-idle bench-producer bench-processor bench-storage bench-dashboard ## run every benchmark (prints figures)
 
 bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
 	$(PYTHON) -m bench.pipeline
+
+bench-faults: $(VENV_STAMP) ## a three-node cluster of its own: recovery and tick->row per node killed, replication 3 against 1
+	$(PYTHON) -m bench.faults
 
 bench-idle: $(VENV_STAMP) ## the pipeline's CPU per process at rest and at 10, 100, 1,000 ticks/s (IDLE_UNDER=compose: as make up runs it)
 	$(PYTHON) -m bench.idle

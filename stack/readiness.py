@@ -125,14 +125,19 @@ def dashboard_ready(host: str, port: int) -> bool:
     return isinstance(_json(f"http://{host}:{port}/api/health"), dict)
 
 
+def master_state(host: str, port: int) -> dict | None:
+    """What a standalone Spark master's UI at host:port says of itself and its workers."""
+    state = _json(f"http://{host}:{port}/json/")
+    return state if isinstance(state, dict) else None
+
+
 def spark_master_ready(host: str, port: int) -> bool:
     """The standalone master's UI says ALIVE (not STANDBY or RECOVERING)."""
-    state = _json(f"http://{host}:{port}/json/")
-    return isinstance(state, dict) and state.get("status") == "ALIVE"
+    state = master_state(host, port)
+    return state is not None and state.get("status") == "ALIVE"
 
 
 def spark_worker_registered(host: str, port: int, worker_host: str) -> bool:
     """The master at host:port lists a worker on `worker_host` as ALIVE."""
-    state = _json(f"http://{host}:{port}/json/")
-    workers = state.get("workers", []) if isinstance(state, dict) else []
+    workers = (master_state(host, port) or {}).get("workers", [])
     return any(w.get("host") == worker_host and w.get("state") == "ALIVE" for w in workers)

@@ -30,7 +30,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.pipeline.measure import PhaseResult, run_phase
+from bench.pipeline.measure import PhaseResult, run_phase, warm_up
 from bench.pipeline.positions import Positions, delete_topics
 from bench.pipeline.report import report
 from bench.pipeline.settings import BenchSettings, parse
@@ -38,7 +38,6 @@ from bench.pipeline.stages import Stages, Target
 from bench.results import publish
 from common.cql import connect
 from common.logs import configure_logging
-from common.polling import wait_until
 from common.settings import fail
 from common.topics import ensure_topics
 from stack.artifacts import ResolveError, spark_kafka_jars
@@ -48,22 +47,6 @@ from stack.native import StackError
 logger = logging.getLogger(__name__)
 
 PROG = "python -m bench.pipeline"
-_WARM_UP_TIMEOUT_S = 180.0
-
-
-def warm_up(stages: Stages, positions: Positions, bench: BenchSettings) -> None:
-    """A few ticks through every stage before anything is measured: Spark's first
-    micro-batch starts its Python workers and state stores and takes several times longer than
-    the next ones."""
-    logger.info("warming up: %d ticks through every stage", 2 * bench.symbols)
-    stages.start_producer(bench.symbols, 2 * bench.symbols, log_name="producer-warm-up")
-    wait_until(
-        lambda: stages.producer_done() and positions.caught_up(),
-        _WARM_UP_TIMEOUT_S,
-        "the warm-up ticks to get through every stage",
-        every_s=0.5,
-        check=stages.check,
-    )
 
 
 def run(bench: BenchSettings, stamp: str) -> list[PhaseResult]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -13,6 +14,8 @@ from bench.pipeline.settings import BenchSettings
 from bench.pipeline.stages import Stages
 from common.contract import now_ms
 from common.polling import WaitTimeout, wait_until
+
+logger = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 # The producer keeps up when it publishes at least this share of the offered rate.
@@ -29,6 +32,22 @@ WARM_UP_S = 5.0
 # offering the rate at all: the phase is abandoned rather than waited on for ever.
 _LOAD_OVERRUN = 10
 _LOAD_START_S = 120.0
+_WARM_UP_TIMEOUT_S = 180.0
+
+
+def warm_up(stages: Stages, positions: Positions, bench: BenchSettings) -> None:
+    """A few ticks through every stage before anything is measured: Spark's first
+    micro-batch starts its Python workers and state stores and takes several times longer than
+    the next ones."""
+    logger.info("warming up: %d ticks through every stage", 2 * bench.symbols)
+    stages.start_producer(bench.symbols, 2 * bench.symbols, log_name="producer-warm-up")
+    wait_until(
+        lambda: stages.producer_done() and positions.caught_up(),
+        _WARM_UP_TIMEOUT_S,
+        "the warm-up ticks to get through every stage",
+        every_s=0.5,
+        check=stages.check,
+    )
 
 
 @dataclass

@@ -66,18 +66,28 @@ class Stages:
     """Storage, processor and producer as `make local` runs them, pointed at the target."""
 
     def __init__(
-        self, target: Target, bench: BenchSettings, symbols: list[str], spark_jars: list[Path]
+        self,
+        target: Target,
+        bench: BenchSettings,
+        symbols: list[str],
+        spark_jars: list[Path],
+        **settings: object,
     ):
+        """`settings`: further stage settings by their env names (CASSANDRA_CONSISTENCY=...)."""
         self.target = target
         self.symbols = symbols
         self.supervisor = Supervisor(
-            target.logs_dir, self._env(bench, spark_jars), cwd=REPO, grace_s=_STOP_GRACE_S
-        )
+            target.logs_dir, self._env(bench, spark_jars, settings), cwd=REPO,
+            grace_s=_STOP_GRACE_S,
+        )  # fmt: skip
 
-    def _env(self, bench: BenchSettings, spark_jars: list[Path]) -> dict[str, str]:
+    def _env(
+        self, bench: BenchSettings, spark_jars: list[Path], settings: dict[str, object]
+    ) -> dict[str, str]:
         t = self.target
         return stage_env(
             os.environ,
+            **settings,
             KAFKA_BOOTSTRAP_SERVERS=t.bootstrap_servers,
             TICKS_TOPIC=t.ticks_topic,
             AGGREGATES_TOPIC=t.aggregates_topic,

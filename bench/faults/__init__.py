@@ -1,0 +1,1 @@
+"""The fault benchmark: python -m bench.faults (make bench-faults)."""
