@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from stack import artifacts, readiness, services
 from stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # nodetool status: "UN  127.0.0.1  104.5 KiB  1  66.7%  <host id>  rack1"
 _NODETOOL_ROW = re.compile(r"^([UD][NLJM])\s+(\S+)\s")
@@ -74,21 +77,40 @@ def look(settings: StackSettings) -> ClusterView:
     return view
 
 
-def kafka_partitions(bootstrap_servers: str) -> tuple[tuple[int, ...], list[Partition]]:
-    """The live brokers and every partition's leader, replicas and ISR (internal topics too).
-
-    Asked of each broker in turn until one answers: with a broker down, a client bootstrapped
-    from the whole list may pick the dead one and fail rather than move on.
-    """
+def ask_each_broker(bootstrap_servers: str, ask: Callable[[str], T]) -> T:
+    """ask(server) of each broker in turn until one answers; RuntimeError when none does. With a
+    broker down, a client bootstrapped from the whole list may pick the dead one and spend its
+    timeout there rather than move on."""
     from kafka.errors import KafkaError
 
     errors = []
     for server in bootstrap_servers.split(","):
         try:
-            return _partitions_from(server)
+            return ask(server)
         except (KafkaError, OSError) as e:
             errors.append(f"{server}: {type(e).__name__}: {e}")
     raise RuntimeError("no broker answered: " + "; ".join(errors))
+
+
+def kafka_partitions(bootstrap_servers: str) -> tuple[tuple[int, ...], list[Partition]]:
+    """The live brokers and every partition's leader, replicas and ISR (internal topics too)."""
+    return ask_each_broker(bootstrap_servers, _partitions_from)
+
+
+def partition_ends(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """Each partition's end offset (how many records it holds)."""
+    return ask_each_broker(bootstrap_servers, lambda server: _ends_from(server, topic))
+
+
+def _ends_from(server: str, topic: str) -> dict[int, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=server, request_timeout_ms=5_000)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close()
 
 
 def _partitions_from(server: str) -> tuple[tuple[int, ...], list[Partition]]:

@@ -28,12 +28,13 @@ from stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
 
-_BUILDERS: dict[str, tuple[artifacts.Bundle, Callable[..., LaunchSpec]]] = {
+BUILDERS: dict[str, tuple[artifacts.Bundle, Callable[..., LaunchSpec]]] = {
     ZOOKEEPER: (artifacts.KAFKA, services.zookeeper),
     KAFKA: (artifacts.KAFKA, services.kafka),
     CASSANDRA: (artifacts.CASSANDRA, services.cassandra),
 }
-_PROBES: dict[str, Callable[[StackSettings], bool]] = {
+# How each service is told ready (stack.serve probes the compose nodes with the same).
+PROBES: dict[str, Callable[[StackSettings], bool]] = {
     ZOOKEEPER: readiness.zookeeper_ready,
     KAFKA: readiness.kafka_ready,
     CASSANDRA: readiness.cassandra_ready,
@@ -180,14 +181,14 @@ class NativeStack:
 
     def _launch_spec(self, name: str) -> LaunchSpec:
         service, node = parse_instance(name)
-        bundle, build = _BUILDERS[service]
+        bundle, build = BUILDERS[service]
         jars = artifacts.resolve(self.settings.cache_dir, bundle, self.settings.mvn)
         return build(self.settings.for_node(node), jars)
 
     def ready(self, name: str) -> bool:
         """Whether one instance answers its own protocol (as part of the cluster, in one)."""
         service, node = parse_instance(name)
-        return _PROBES[service](self.settings.for_node(node))
+        return PROBES[service](self.settings.for_node(node))
 
     def wait_ready(self, name: str) -> None:
         deadline = time.monotonic() + self.settings.start_timeout_s

@@ -28,17 +28,11 @@ from common.settings import (
     positive_int,
 )
 from stack import artifacts, readiness, services
-from stack.native import _BUILDERS, StackError
-from stack.services import CASSANDRA, KAFKA, SERVICES, ZOOKEEPER
+from stack.native import BUILDERS, PROBES, StackError
+from stack.services import SERVICES
 from stack.settings import StackSettings, default_cache_dir
 
 logger = logging.getLogger(__name__)
-
-_PROBES = {
-    ZOOKEEPER: readiness.zookeeper_ready,
-    KAFKA: readiness.kafka_ready,
-    CASSANDRA: readiness.cassandra_ready,
-}
 
 
 def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
@@ -199,7 +193,7 @@ def serve_settings(args: argparse.Namespace) -> StackSettings:
 
 def serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args)
-    bundle, build = _BUILDERS[args.service]
+    bundle, build = BUILDERS[args.service]
     if not artifacts.is_resolved(settings.cache_dir, bundle):
         raise StackError(
             f"the {bundle.name} jars are not in {settings.cache_dir} (the image build puts them "
@@ -225,7 +219,7 @@ def probe(args: argparse.Namespace) -> int:
     )
     if args.port is not None:
         settings = replace(settings, **{f"{args.service}_port": args.port})
-    return 0 if _PROBES[args.service](settings) else 1
+    return 0 if PROBES[args.service](settings) else 1
 
 
 def _http_probe(service: str, host: str, http_port: int | None) -> bool:

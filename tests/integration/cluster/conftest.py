@@ -75,37 +75,12 @@ def leader_of(stack: NativeStack, topic: str, partition: int = 0) -> int | None:
     return next(p.leader for p in partitions if (p.topic, p.partition) == (topic, partition))
 
 
-def partition_ends(bootstrap: str, topic: str) -> dict[int, int] | None:
-    """Each partition's end offset, asked of each broker in turn (a client given the whole list
-    can spend its timeout on a dead one); None when none answered this time."""
-    for server in bootstrap.split(","):
-        ends = _ends_from(server, topic)
-        if ends is not None:
-            return ends
-    return None
-
-
-def _ends_from(server: str, topic: str) -> dict[int, int] | None:
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=server, request_timeout_ms=5_000)
-    except (KafkaError, OSError):
-        return None
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()}
-    except (KafkaError, OSError):
-        return None
-    finally:
-        consumer.close()
-
-
 def end_offsets(bootstrap: str, topic: str) -> int:
     """How many records the topic holds; -1 when the cluster did not answer this time."""
-    ends = partition_ends(bootstrap, topic)
-    return -1 if ends is None else sum(ends.values())
+    try:
+        return sum(cluster_view.partition_ends(bootstrap, topic).values())
+    except RuntimeError:
+        return -1
 
 
 def report(fault: str, **figures: object) -> None:
