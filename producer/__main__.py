@@ -8,9 +8,11 @@ import sys
 import threading
 
 from common.logs import configure_logging
+from common.settings import fail
+from producer.fleet import Fleet, connect
 from producer.publisher import Publisher, PublishError
 from producer.runner import runner_for
-from producer.settings import parse_settings
+from producer.settings import DEFAULT_SYMBOLS, ProducerSettings, parse_settings
 from producer.sources import build_source
 from producer.stats import ProducerCounters
 
@@ -18,6 +20,11 @@ logger = logging.getLogger("producer")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["symbols"]:
+        from producer.symbols_cli import main as symbols_main
+
+        return symbols_main(argv[1:])
     settings = parse_settings(argv)
     configure_logging(settings.log_level)
     stop = threading.Event()
@@ -40,12 +47,36 @@ def main(argv: list[str] | None = None) -> int:
         settings.bootstrap_servers,
         settings.ticks_topic,
     )  # fmt: skip
+    fleet = join_fleet(settings, source.name) if settings.coordinator else None
+    if fleet is not None:
+        publisher.publish_as(fleet.name)
     try:
-        runner_for(settings, source, publisher, counters, stop).run()
+        runner_for(settings, source, publisher, counters, stop, fleet=fleet).run()
     except PublishError as e:
         logger.error("%s", e)
         return 1
+    finally:
+        if fleet is not None:
+            fleet.close()
     return 1 if counters.delivery_failed else 0
+
+
+def join_fleet(settings: ProducerSettings, source: str) -> Fleet:
+    """This producer as a member of the fleet at settings.coordinator; exits 1 with one line
+    when ZooKeeper cannot be reached."""
+    from kazoo.exceptions import KazooException
+    from kazoo.handlers.threading import KazooTimeoutError
+
+    try:
+        client = connect(settings.coordinator, settings.fleet_chroot,
+                         settings.session_timeout_ms / 1000)  # fmt: skip
+    except (KazooException, KazooTimeoutError, OSError) as e:
+        fail("python -m producer", f"cannot join the fleet at ZooKeeper {settings.coordinator} "
+             f"({type(e).__name__}: {e}); is it running? (--coordinator none: run alone)",
+             code=1)  # fmt: skip
+    fleet = Fleet(client, source)
+    fleet.start(settings.symbols if settings.symbols_given else None, default=DEFAULT_SYMBOLS)
+    return fleet
 
 
 if __name__ == "__main__":

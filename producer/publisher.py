@@ -31,6 +31,8 @@ from producer.settings import ProducerSettings
 from producer.stats import ProducerCounters
 
 logger = logging.getLogger(__name__)
+# The Kafka header naming the fleet member that published a tick.
+MEMBER_HEADER = "producer-member"
 
 # Logging every failed record of a dead broker would flood the log: the first few, then 1 in N.
 _LOG_FIRST_FAILURES = 10
@@ -59,6 +61,13 @@ class Publisher:
         self._slim_pending: collections.deque[tuple[str, bytes | None, object]] = (
             collections.deque()
         )
+        # Each tick's Kafka headers: in a fleet, which member published it (see publish_as).
+        self.headers: list[tuple[str, bytes]] | None = None
+
+    def publish_as(self, member: str) -> None:
+        """Name the fleet member on every tick from now on (a header: the wire contract's JSON
+        stays as it is)."""
+        self.headers = [(MEMBER_HEADER, member.encode())]
 
     def open(self) -> None:
         """Creates the topics when missing and connects; a second call does nothing."""
@@ -126,6 +135,7 @@ class Publisher:
                 value=valid.to_json(),
                 key=route[0],
                 partition=route[1],
+                headers=self.headers,
             )
         except KafkaError as e:
             # Refused before it was queued (no metadata within max_block_ms, buffer full):

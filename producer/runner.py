@@ -21,6 +21,7 @@ import schedule
 
 from common.contract import Tick
 from common.counters import Every
+from producer.fleet import Fleet
 from producer.publisher import Publisher
 from producer.settings import ProducerSettings
 from producer.sources.base import Failed, Item, NoData, PolledSource, Rejected, StreamSource
@@ -50,8 +51,14 @@ class Runner:
         counters: ProducerCounters,
         stop: threading.Event,
         clock: Callable[[], float] = time.monotonic,
+        fleet: Fleet | None = None,
     ):
         self._settings = settings
+        # Alone, every symbol; in a fleet, those this member holds, asked before each round.
+        self._fleet = fleet
+        self._symbols: Callable[[], tuple[str, ...]] = (
+            (lambda: settings.symbols) if fleet is None else fleet.fenced_round
+        )
         self._source = source
         self._publisher = publisher
         self._counters = counters
@@ -130,6 +137,9 @@ class StreamRunner(Runner):
         # Replay publishes its whole file unless symbols were named.
         replay_all = source.name == "replay" and not self._settings.symbols_given
         symbols = () if replay_all else self._settings.symbols
+        if self._fleet is not None:
+            self._fleet_streams(source)
+            return
         try:
             for item in source.stream(symbols):
                 if item.__class__ is Tick:
@@ -149,6 +159,34 @@ class StreamRunner(Runner):
             logger.exception("source=%s failed; stopping", source.name)
             return
         logger.info("source=%s has no more ticks", source.name)
+
+    def _fleet_streams(self, source: StreamSource) -> None:
+        """In a fleet: stream the symbols held, and start afresh on those held when they change;
+        the session is checked with ZooKeeper once a second (the fence: see producer.fleet)."""
+        fleet, stop, c = self._fleet, self._stop, self._counters
+        while not stop.is_set():
+            fleet.changed.clear()
+            symbols = self._symbols()
+            if not symbols:
+                fleet.changed.wait(1.0)
+                continue
+            fenced_at = self._clock()
+            for item in source.stream(symbols):
+                if item.__class__ is Tick:
+                    if item.symbol not in fleet.publishable:
+                        break  # let go of meanwhile: start again on what is held
+                    c.fetched += 1
+                    self._publisher.publish(item)
+                    fleet.last_ticks[item.symbol] = item.ts
+                else:
+                    self._other(item)
+                if stop.is_set() or fleet.changed.is_set():
+                    break
+                if self._clock() - fenced_at >= 1.0:
+                    fenced_at = self._clock()
+                    if not set(symbols) <= set(self._symbols()):
+                        break
+                self._maybe_log_stats()
 
 
 class PolledRunner(Runner):
@@ -179,7 +217,10 @@ class PolledRunner(Runner):
 
     def _round(self, source: PolledSource) -> None:
         c = self._counters
-        items = source.fetch(self._settings.symbols)
+        symbols = self._symbols()
+        if not symbols:
+            return
+        items = source.fetch(symbols)
         while True:
             try:
                 item = next(items, None)
@@ -204,9 +245,13 @@ class PolledRunner(Runner):
         if isinstance(item, Tick):
             if self._seen(item.symbol, ("tick", item.ts)):
                 c.unchanged += 1
+            elif self._fleet is not None and item.symbol not in self._fleet.publishable:
+                c.unchanged += 1  # let go of during the round: another member has it now
             else:
                 c.fetched += 1
                 self._publisher.publish(item)
+                if self._fleet is not None:
+                    self._fleet.last_ticks[item.symbol] = item.ts
         elif isinstance(item, Rejected) and item.symbol is not None:
             if self._seen(item.symbol, ("rejected", item.reason)):
                 c.unchanged += 1

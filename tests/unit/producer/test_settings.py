@@ -71,7 +71,8 @@ def test_every_option_has_its_env_twin(tmp_path):
         "FINNHUB_BASE_URL": "http://f:3", "HTTP_TIMEOUT": "3s", "HTTP_RETRIES": "1",
         "HTTP_BACKOFF": "100ms", "REPLAY_FILE": str(replay), "REPLAY_SPEED": "max",
         "SIM_SEED": "-4", "SIM_RATE": "0", "SIM_START": "1750000000000",
-        "FINNHUB_API_KEY": "k3y",
+        "FINNHUB_API_KEY": "k3y", "ZOOKEEPER_HOSTS": "z1:2181,z2:2181",
+        "FLEET_CHROOT": "/fleet/a", "ZOOKEEPER_SESSION_TIMEOUT": "10s",
     }  # fmt: skip
     assert set(env) == set(env_names())
     s = parse_settings([], env)
@@ -90,11 +91,17 @@ def test_every_option_has_its_env_twin(tmp_path):
     assert (s.replay_file, s.replay_speed) == (replay, 0.0)
     assert (s.sim_seed, s.sim_rate, s.sim_start_ms) == (-4, 0.0, 1_750_000_000_000)
     assert s.finnhub_api_key.reveal() == "k3y"
+    assert (s.coordinator, s.fleet_chroot, s.session_timeout_ms) == (
+        "z1:2181,z2:2181", "/fleet/a", 10_000
+    )  # fmt: skip
 
 
 # A value each variable must refuse; the test below fails for an option added without one.
 BAD_ENV = {
     "PRICE_SOURCE": "bloomberg",
+    "ZOOKEEPER_HOSTS": "zk-without-port",
+    "FLEET_CHROOT": "no/leading/slash",
+    "ZOOKEEPER_SESSION_TIMEOUT": "1h",
     "SYMBOLS": "aapl;DROP",
     "SYMBOLS_FILE": "/nonexistent/symbols.txt",
     "FETCH_INTERVAL": "soon",

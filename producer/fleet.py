@@ -1,0 +1,395 @@
+"""Producers as a fleet coordinated through ZooKeeper (kazoo): which member fetches which symbol.
+
+Under the chroot (default /stock-system):
+- `producers/members/member-<seq>`: one ephemeral sequential znode per running producer, holding
+  its host, pid, source and start time (JSON). It goes when the producer's session ends.
+- `producers/symbols`: the symbol list, one versioned znode (JSON `{"symbols": [...]}`); changed
+  by compare-and-set on its version, so two concurrent edits never lose one another.
+- `producers/owners/<SYMBOL>`: the symbol's lock, an ephemeral znode holding its owner's member
+  name. A member fetches and publishes only the symbols whose lock it holds.
+
+Each member rebalances when a watch fires (members, owners or the list changed): it lets go of
+symbols no longer listed and of any beyond its share, ceil(symbols / members), then takes free
+symbols up to its share. A lock is taken by creating its znode, so two members never both get it.
+
+Fencing: a member publishes only while its session is connected. kazoo suspends the connection
+when the server has not answered for two thirds of the session timeout, before the server can
+expire the session and free the locks for others, so a cut-off member stops first. What is left
+is what was already handed to the Kafka client, and a process paused (SIGSTOP) past its timeout
+runs on until kazoo's thread sees the loss; `fenced_round` checks the session with the server
+before each round, which bounds that to one round.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from common.contract import ContractError, short, validate_symbol
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHROOT = "/stock-system"
+MEMBERS = "/producers/members"
+SYMBOLS = "/producers/symbols"
+OWNERS = "/producers/owners"
+# Between a member ceasing to publish a symbol and its lock going (see Fleet._release).
+_HANDOVER_GRACE_S = 0.2
+# How often a member writes its newest tick per symbol into its znode (for `symbols list`).
+_INFO_EVERY_S = 5.0
+# A symbols znode is a short list; a larger one is refused before it is parsed.
+MAX_LIST_BYTES = 256 * 1024
+
+
+class SymbolListError(ValueError):
+    """The symbols znode holds something that is not a list of valid symbols."""
+
+
+def encode_symbols(symbols: Iterable[str]) -> bytes:
+    return json.dumps({"symbols": [validate_symbol(s) for s in symbols]}).encode()
+
+
+def decode_symbols(data: bytes | None) -> tuple[str, ...]:
+    """The list a symbols znode holds; SymbolListError (its text bounded) for anything else."""
+    if data is None or len(data) > MAX_LIST_BYTES:
+        raise SymbolListError(f"not a symbol list: {0 if data is None else len(data)} bytes")
+    try:
+        body = json.loads(data)
+        symbols = body["symbols"]
+        if not isinstance(symbols, list):
+            raise TypeError("symbols is not a list")
+        return tuple(dict.fromkeys(validate_symbol(s) for s in symbols))
+    except (ValueError, KeyError, TypeError, ContractError) as e:
+        raise SymbolListError(
+            f"not a symbol list ({type(e).__name__}: {short(str(e), 200)}): "
+            f"{short(data.decode(errors='replace'), 200)!r}"
+        ) from e
+
+
+def share(symbols: int, members: int) -> int:
+    """The most symbols one member may hold: spread evenly."""
+    return math.ceil(symbols / members) if members else 0
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    host: str
+    pid: int
+    source: str
+    started: float
+    last_ticks: dict[str, int]
+
+
+def connect(hosts: str, chroot: str = DEFAULT_CHROOT, session_timeout_s: float = 6.0,
+            start_timeout_s: float = 15.0):  # fmt: skip
+    """A started kazoo client under the chroot (created when missing)."""
+    from kazoo.client import KazooClient
+
+    root = KazooClient(hosts=hosts, timeout=start_timeout_s)
+    try:
+        root.start(timeout=start_timeout_s)
+        root.ensure_path(chroot)
+    finally:
+        root.stop()
+        root.close()
+    client = KazooClient(hosts=hosts + chroot, timeout=session_timeout_s)
+    try:
+        client.start(timeout=start_timeout_s)
+        for path in (MEMBERS, OWNERS):
+            client.ensure_path(path)
+    except BaseException:
+        client.stop()
+        client.close()
+        raise
+    return client
+
+
+class SymbolStore:
+    """The fleet as the command line sees it: the versioned list, the members, the owners."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def read_raw(self) -> bytes | None:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            return self._client.get(SYMBOLS)[0]
+        except NoNodeError:
+            return None
+
+    def read(self) -> tuple[tuple[str, ...], int] | None:
+        """(symbols, version), or None when no list was ever written."""
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, stat = self._client.get(SYMBOLS)
+        except NoNodeError:
+            return None
+        return decode_symbols(data), stat.version
+
+    def change(self, edit: Callable[[tuple[str, ...]], Iterable[str]]) -> tuple[str, ...]:
+        """Apply `edit` to the current list by compare-and-set, again if someone else wrote in
+        between; a malformed list counts as empty. Returns the list written."""
+        from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+
+        while True:
+            try:
+                data, stat = self._client.get(SYMBOLS)
+            except NoNodeError:
+                new = tuple(dict.fromkeys(edit(())))
+                try:
+                    self._client.create(SYMBOLS, encode_symbols(new), makepath=True)
+                    return new
+                except NodeExistsError:
+                    continue
+            try:
+                current = decode_symbols(data)
+            except SymbolListError as e:
+                logger.warning("replacing a malformed symbol list: %s", e)
+                current = ()
+            new = tuple(dict.fromkeys(edit(current)))
+            try:
+                self._client.set(SYMBOLS, encode_symbols(new), version=stat.version)
+                return new
+            except BadVersionError:
+                continue
+
+    def members(self) -> dict[str, Member]:
+        from kazoo.exceptions import NoNodeError
+
+        found = {}
+        for name in sorted(self._client.get_children(MEMBERS)):
+            try:
+                data, _ = self._client.get(f"{MEMBERS}/{name}")
+                info = json.loads(data)
+                found[name] = Member(name, info["host"], info["pid"], info["source"],
+                                     info["started"], info.get("last_ticks", {}))  # fmt: skip
+            except (NoNodeError, ValueError, KeyError, TypeError):
+                continue  # gone meanwhile, or not one of ours
+        return found
+
+    def owners(self) -> dict[str, str]:
+        """symbol -> the member holding its lock."""
+        from kazoo.exceptions import NoNodeError
+
+        found = {}
+        for symbol in self._client.get_children(OWNERS):
+            try:
+                data, _ = self._client.get(f"{OWNERS}/{symbol}")
+                found[symbol] = data.decode()
+            except NoNodeError:
+                continue
+        return found
+
+
+class Fleet:
+    """This producer's membership: which symbols it holds now, kept up to date by watches."""
+
+    def __init__(self, client, source: str):
+        self._client = client
+        self._store = SymbolStore(client)
+        self._source = source
+        # Set whenever what this member may publish changes (its symbols, or its session).
+        self.changed = threading.Event()
+        # symbol -> the newest tick's event time this member published (the runner writes it);
+        # shown by `symbols list`, from the member's znode, written every few seconds.
+        self.last_ticks: dict[str, int] = {}
+        self._info_written = 0.0
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._connected = True
+        self._held: set[str] = set()
+        # What the runner may publish, checked per tick: the held symbols while the session is
+        # connected, otherwise none. Replaced whole (never changed in place), so reading it
+        # needs no lock.
+        self.publishable: frozenset[str] = frozenset()
+        self._symbols: tuple[str, ...] = ()
+        self.name = ""
+        self._started = time.time()
+        self.handovers: list[tuple[float, str, str]] = []  # (time, symbol, taken|released)
+        self._thread = threading.Thread(target=self._run, name="fleet", daemon=True)
+
+    @property
+    def store(self) -> SymbolStore:
+        return self._store
+
+    def start(self, symbols: tuple[str, ...] | None, default: tuple[str, ...] = ()) -> None:
+        """Join: write `symbols` as the list when given (a user's --symbols; otherwise the list
+        stays as the fleet has it, or `default` when there is none yet), register, watch."""
+        if symbols is not None:
+            self._store.change(lambda _current: symbols)
+        elif self._store.read_raw() is None:
+            self._store.change(lambda current: current or default)
+        self._register()
+        self._client.add_listener(self._on_state)
+        self._client.ChildrenWatch(MEMBERS, self._poke)
+        self._client.ChildrenWatch(OWNERS, self._poke)
+        self._client.DataWatch(SYMBOLS, self._poke)
+        self._thread.start()
+
+    def owned(self) -> tuple[str, ...]:
+        """The symbols to publish now, in list order; none while the session is not connected."""
+        publishable = self.publishable
+        return tuple(s for s in self._symbols if s in publishable)
+
+    def fenced_round(self) -> tuple[str, ...]:
+        """owned(), after asking the server that this member's session still stands (one round
+        trip): a producer resumed after a pause learns it lost its locks before it publishes."""
+        from kazoo.exceptions import KazooException
+
+        try:
+            if self._client.exists(f"{MEMBERS}/{self.name}") is None:
+                self._lost()
+                return ()
+        except KazooException:
+            return ()
+        return self.owned()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._wake.set()
+        self._thread.join(10)
+        self._client.remove_listener(self._on_state)
+        self._client.stop()
+        self._client.close()
+
+    # -- what the watches and the session tell
+
+    def _poke(self, *_args: object) -> bool:
+        self._wake.set()
+        return not self._closing.is_set()  # False ends the watch
+
+    def _on_state(self, state: str) -> None:
+        # Runs on kazoo's connection thread: no ZooKeeper calls here, only flags.
+        with self._lock:
+            self._connected = state == "CONNECTED"
+            if state == "LOST":
+                self._held.clear()
+            self._refresh()
+        if state != "CONNECTED":
+            logger.warning("zookeeper session %s: publishing nothing until it is back", state)
+            self.changed.set()
+        self._wake.set()
+
+    def _refresh(self) -> None:
+        """publishable from held and the session (called with the lock held)."""
+        self.publishable = frozenset(self._held) if self._connected else frozenset()
+
+    def _lost(self) -> None:
+        with self._lock:
+            self._held.clear()
+            self._refresh()
+        self.changed.set()
+        self._wake.set()
+
+    # -- the rebalancing thread
+
+    def _run(self) -> None:
+        from kazoo.exceptions import KazooException
+
+        while not self._closing.is_set():
+            self._wake.wait(_INFO_EVERY_S)
+            if self._closing.is_set():
+                return
+            woken = self._wake.is_set()
+            self._wake.clear()
+            try:
+                if woken:
+                    self._rebalance()
+                self._write_info()
+            except KazooException as e:
+                logger.warning("rebalance failed, trying again: %r", e)
+                time.sleep(0.5)
+                self._wake.set()
+
+    def _info(self) -> bytes:
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                           "source": self._source, "started": self._started,
+                           "last_ticks": dict(self.last_ticks)}).encode()  # fmt: skip
+
+    def _write_info(self) -> None:
+        """The member's znode again, with its newest tick per symbol, every few seconds."""
+        if time.monotonic() - self._info_written >= _INFO_EVERY_S and self.last_ticks:
+            self._info_written = time.monotonic()
+            self._client.set(f"{MEMBERS}/{self.name}", self._info())
+
+    def _register(self) -> None:
+        path = self._client.create(f"{MEMBERS}/member-", self._info(), ephemeral=True,
+                                   sequence=True)  # fmt: skip
+        self.name = path.rsplit("/", 1)[-1]
+        logger.info("joined the fleet as %s", self.name)
+
+    def _read_list(self) -> tuple[str, ...]:
+        try:
+            found = self._store.read()
+        except SymbolListError as e:
+            logger.error("the symbols znode is malformed; keeping the last good list %s: %s",
+                         ",".join(self._symbols) or "(none)", e)  # fmt: skip
+            return self._symbols
+        return () if found is None else found[0]
+
+    def _rebalance(self) -> None:
+        from kazoo.exceptions import NodeExistsError, NoNodeError
+
+        if not self._client.connected:
+            return
+        if self._client.exists(f"{MEMBERS}/{self.name}") is None:
+            self._register()  # a new session after the old one expired
+        symbols = self._read_list()
+        members = self._client.get_children(MEMBERS)
+        owners = self._store.owners()
+        held = {s for s, owner in owners.items() if owner == self.name}
+        limit = share(len(symbols), len(members))
+        keep = [s for s in symbols if s in held][:limit]
+        self._release(held - set(keep))
+        for symbol in symbols:
+            if len(keep) >= limit:
+                break
+            if symbol in owners:
+                continue
+            try:
+                self._client.create(f"{OWNERS}/{symbol}", self.name.encode(), ephemeral=True)
+                keep.append(symbol)
+                self.handovers.append((time.time(), symbol, "taken"))
+                logger.info("holding symbol=%s", symbol)
+            except (NodeExistsError, NoNodeError):
+                continue
+        with self._lock:
+            changed = set(keep) != self._held or symbols != self._symbols
+            self._held, self._symbols = set(keep), symbols
+            self._refresh()
+        if changed:
+            logger.info("fleet members=%d share=%d holding=%s", len(members), limit,
+                        ",".join(s for s in symbols if s in self._held) or "(none)")  # fmt: skip
+            self.changed.set()
+
+    def _release(self, symbols: set[str]) -> None:
+        """Stop publishing them, then let go of their locks: the runner checks each tick against
+        `publishable`, and a tick it was handing over as that changed is sent within the grace,
+        before another member can hold the symbol."""
+        from kazoo.exceptions import NoNodeError
+
+        if not symbols:
+            return
+        with self._lock:
+            self._held -= symbols
+            self._refresh()
+        self.changed.set()
+        time.sleep(_HANDOVER_GRACE_S)
+        for symbol in symbols:
+            try:
+                self._client.delete(f"{OWNERS}/{symbol}")
+            except NoNodeError:
+                pass
+            self.handovers.append((time.time(), symbol, "released"))
+            logger.info("released symbol=%s", symbol)
