@@ -170,8 +170,16 @@ class StreamRunner(Runner):
             if not symbols:
                 fleet.changed.wait(1.0)
                 continue
+            # A member that lost its session and joined again has a new name.
+            self._publisher.publish_as(fleet.name)
             fenced_at = self._clock()
             for item in source.stream(symbols):
+                # Before handing anything over: a process paused (SIGSTOP) past its session
+                # resumes here, and must learn from ZooKeeper that its locks are gone first.
+                if self._clock() - fenced_at >= 1.0:
+                    fenced_at = self._clock()
+                    if not set(symbols) <= set(self._symbols()):
+                        break
                 if item.__class__ is Tick:
                     if item.symbol not in fleet.publishable:
                         break  # let go of meanwhile: start again on what is held
@@ -182,10 +190,6 @@ class StreamRunner(Runner):
                     self._other(item)
                 if stop.is_set() or fleet.changed.is_set():
                     break
-                if self._clock() - fenced_at >= 1.0:
-                    fenced_at = self._clock()
-                    if not set(symbols) <= set(self._symbols()):
-                        break
                 self._maybe_log_stats()
 
 
@@ -220,6 +224,8 @@ class PolledRunner(Runner):
         symbols = self._symbols()
         if not symbols:
             return
+        if self._fleet is not None:
+            self._publisher.publish_as(self._fleet.name)
         items = source.fetch(symbols)
         while True:
             try:
