@@ -12,6 +12,9 @@ PYTEST_ARGS ?=
 # What the pipeline follows, for `make up` and `make local`: SYMBOLS=AAPL,MSFT SOURCE=yahoo INTERVAL=5
 # Unset, each stage uses its own default (declared once, in its settings).
 export SYMBOLS SOURCE INTERVAL WINDOWS
+# Producers in the fleet (they share the symbols through ZooKeeper): make up runs 2 unless told,
+# make local 1.
+PRODUCERS ?=
 COMPOSE ?= docker compose
 # Where `make up` runs Spark: local (the processor's own JVM) or cluster (a standalone master and
 # worker: docker-compose.spark-cluster.yml). Give the same SPARK to ps and logs; down and clean
@@ -30,6 +33,7 @@ ALL_COMPOSE_FILES := -f docker-compose.yml -f docker-compose.spark-cluster.yml -
 
 
 .PHONY: up down logs ps compose-files topics clean local clean-local
+.PHONY: symbols symbols-add symbols-remove symbols-set
 .PHONY: help venv install test test-unit test-integration lint format stack-up stack-down stack-status stack-resolve
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt
@@ -66,7 +70,7 @@ format: $(VENV_STAMP) ## apply ruff's formatting and safe fixes
 
 up: ## build the images, start the pipeline in Docker and wait until healthy (SYMBOLS=AAPL,MSFT SOURCE=yahoo make up; SPARK=cluster; NODES=3)
 	@case "$(NODES)" in 1|3) ;; *) echo "make up: NODES=$(NODES): compose runs 1 or 3 nodes (make local NODES=N takes 1 to 9)"; exit 2;; esac
-	$(COMPOSE) $(COMPOSE_FILES) up -d --build --wait
+	$(COMPOSE) $(COMPOSE_FILES) up -d --build --wait $(if $(PRODUCERS),--scale producer=$(PRODUCERS))
 	@echo "Stock-System is up (project $${COMPOSE_PROJECT_NAME:-stock-system}). Where to look:"
 	@echo "  Cassandra  127.0.0.1:$${CASSANDRA_HOST_PORT:-9042}  make cqlsh, then: SELECT * FROM stocks.latest_prices;"
 	@echo "  Kafka      127.0.0.1:$${KAFKA_HOST_PORT:-9092}  make topics (sizes and consumer lag)"
@@ -96,7 +100,7 @@ clean: ## stop the Docker pipeline and DELETE its volumes (all stored ticks and 
 local: $(VENV_STAMP) ## run the whole pipeline natively, without Docker (Ctrl-C stops everything; NODES=3: on a cluster)
 	$(PYTHON) -m stack local $(if $(SYMBOLS),--symbols "$(SYMBOLS)") $(if $(SOURCE),--source "$(SOURCE)") \
 		$(if $(INTERVAL),--interval "$(INTERVAL)") $(if $(WINDOWS),--windows "$(WINDOWS)") \
-		--nodes "$(NODES)"
+		--nodes "$(NODES)" $(if $(PRODUCERS),--producers "$(PRODUCERS)")
 
 clean-local: $(VENV_STAMP) ## DELETE the native stack's data, logs and checkpoints (keeps the jar cache)
 	$(PYTHON) -m stack down
@@ -114,16 +118,19 @@ stack-status: $(VENV_STAMP) ## show whether each native service answers
 stack-resolve: $(VENV_STAMP) ## fetch the Kafka, Cassandra and Spark-connector jars into the cache
 	$(PYTHON) -m stack resolve
 
-.PHONY: bench bench-pipeline bench-faults bench-idle bench-producer bench-processor bench-storage cqlsh
+.PHONY: bench bench-pipeline bench-faults bench-fleet bench-idle bench-producer bench-processor bench-storage cqlsh
 .PHONY: dashboard bench-dashboard
 
-bench: bench-pipeline bench-faults bench-idle bench-producer bench-processor bench-storage bench-dashboard ## run every benchmark (prints figures)
+bench: bench-pipeline bench-faults bench-fleet bench-idle bench-producer bench-processor bench-storage bench-dashboard ## run every benchmark (prints figures)
 
 bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
 	$(PYTHON) -m bench.pipeline
 
 bench-faults: $(VENV_STAMP) ## a three-node cluster of its own: recovery and tick->row per node killed, replication 3 against 1
 	$(PYTHON) -m bench.faults
+
+bench-fleet: $(VENV_STAMP) ## the producers' fleet: handover after a SIGKILL, symbols add -> first tick in Kafka and row in Cassandra
+	$(PYTHON) -m bench.fleet
 
 bench-idle: $(VENV_STAMP) ## the pipeline's CPU per process at rest and at 10, 100, 1,000 ticks/s (IDLE_UNDER=compose: as make up runs it)
 	$(PYTHON) -m bench.idle
@@ -136,6 +143,23 @@ bench-processor: $(VENV_STAMP) ## processor: sustained ticks/s through Spark ove
 
 bench-storage: $(VENV_STAMP) ## storage: rows/s into Cassandra beside a naive writer and a multi-process loader
 	$(PYTHON) -m bench.storage
+
+# The fleet's symbol list, changed while the producers run: in make up's producer container when
+# one runs, else natively (make local; ZOOKEEPER_HOSTS, default 127.0.0.1:2181).
+SYMBOLS_CLI = if $(COMPOSE) ps --status running --services 2>/dev/null | grep -qx producer; then \
+	$(COMPOSE) exec -T producer python -m producer symbols "$$@"; \
+	else $(PYTHON) -m producer symbols "$$@"; fi
+symbols: $(VENV_STAMP) ## the fleet's symbols: who fetches each and its newest tick
+	@sh -c '$(SYMBOLS_CLI)' symbols list
+symbols-add: $(VENV_STAMP) ## SYMBOLS=IBM,NVDA make symbols-add: fetched from now on, each by one producer
+	@test -n "$(SYMBOLS)" || { echo "make symbols-add: give SYMBOLS=..."; exit 2; }
+	@sh -c '$(SYMBOLS_CLI)' symbols add "$(SYMBOLS)"
+symbols-remove: $(VENV_STAMP) ## SYMBOLS=IBM make symbols-remove: no longer fetched
+	@test -n "$(SYMBOLS)" || { echo "make symbols-remove: give SYMBOLS=..."; exit 2; }
+	@sh -c '$(SYMBOLS_CLI)' symbols remove "$(SYMBOLS)"
+symbols-set: $(VENV_STAMP) ## SYMBOLS=AAPL,MSFT make symbols-set: exactly these from now on
+	@test -n "$(SYMBOLS)" || { echo "make symbols-set: give SYMBOLS=..."; exit 2; }
+	@sh -c '$(SYMBOLS_CLI)' symbols set "$(SYMBOLS)"
 
 cqlsh: $(VENV_STAMP) ## open cqlsh on whichever stack runs: the compose container, else the native node
 	@if $(COMPOSE) ps --status running --services 2>/dev/null | grep -qx cassandra; then \

@@ -344,6 +344,21 @@ def tuple_of(check: Callable[[str], Any]) -> Callable[[str], tuple]:
     return parse
 
 
+def coordinator(text: str) -> str | None:
+    """ZooKeeper's host:port list, or none (also empty): run alone."""
+    if text.strip().lower() in ("", "none"):
+        return None
+    return servers(text)
+
+
+def zk_path(text: str) -> str:
+    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a ZooKeeper path: use /name[/name...] (letters, digits, . _ -)"
+        )
+    return text.strip()
+
+
 # The options every stage shares, declared once.
 BOOTSTRAP_SERVERS = Option(
     "--bootstrap-servers",
@@ -370,6 +385,17 @@ DEAD_LETTER_TOPIC_OPTION = Option(
     topic_name,
 )
 LOG_LEVEL = Option("--log-level", "LOG_LEVEL", "INFO", "logging level", log_level)
+COORDINATOR = Option(
+    "--coordinator",
+    "ZOOKEEPER_HOSTS",
+    "none",
+    "ZooKeeper (host:port[,host:port]) of the fleet of producers that share the symbols out, "
+    "each fetched by one member; none: a producer runs alone with every symbol",
+    coordinator,
+)
+FLEET_CHROOT = Option(
+    "--fleet-chroot", "FLEET_CHROOT", "/stock-system", "the fleet's ZooKeeper path", zk_path
+)
 READY_FILE = Option(
     "--ready-file",
     "READY_FILE",

@@ -21,6 +21,7 @@ from common.polling import Backoff
 from common.settings import format_duration
 from dashboard import params
 from dashboard.encode import bars_json
+from dashboard.fleet import FleetProbe
 from dashboard.health import HealthProbe
 from dashboard.live import Hub, TickFeed, flush_forever
 from dashboard.params import ParamError
@@ -84,6 +85,11 @@ class Dashboard:
             settings.aggregates_topic,
             settings.dead_letter_topic,
             settings.consumer_group,
+        )
+        self.fleet = (
+            FleetProbe(settings.coordinator, settings.fleet_chroot)
+            if settings.coordinator
+            else None
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -174,6 +180,8 @@ class Dashboard:
             "cassandra": cassandra,
             "kafka": kafka,
             "live": live,
+            # The producers' fleet (null: the dashboard was given no ZooKeeper).
+            "fleet": None if self.fleet is None else await self.fleet.report(),
         }
         return web.json_response(body, dumps=_dumps)
 
@@ -268,5 +276,7 @@ class Dashboard:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.feed.stop)
             await loop.run_in_executor(None, self.health.close)
+            if self.fleet is not None:
+                await loop.run_in_executor(None, self.fleet.close)
             self.store.close()
             logger.info("dashboard stopped")

@@ -14,7 +14,9 @@ from common.settings import (
     CASSANDRA_HOSTS,
     CASSANDRA_KEYSPACE,
     CASSANDRA_PORT,
+    COORDINATOR,
     DEAD_LETTER_TOPIC_OPTION,
+    FLEET_CHROOT,
     LOG_LEVEL,
     TICKS_TOPIC_OPTION,
     WINDOWS,
@@ -64,6 +66,9 @@ class DashboardSettings:
     consistency: str = CASSANDRA_CONSISTENCY.field()
     keyspace: str = CASSANDRA_KEYSPACE.field()
     windows_ms: tuple[int, ...] = WINDOWS.field()
+    # The producers' fleet, shown in the health panel (none: no fleet panel).
+    coordinator: str | None = COORDINATOR.field()
+    fleet_chroot: str = FLEET_CHROOT.field()
     log_level: str = LOG_LEVEL.field()
 
     @property

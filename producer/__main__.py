@@ -7,9 +7,10 @@ import signal
 import sys
 import threading
 
+from common.fleet import connect
 from common.logs import configure_logging
 from common.settings import fail
-from producer.fleet import Fleet, connect
+from producer.fleet import Fleet
 from producer.publisher import Publisher, PublishError
 from producer.runner import runner_for
 from producer.settings import DEFAULT_SYMBOLS, ProducerSettings, parse_settings

@@ -1,16 +1,9 @@
-"""Producers as a fleet coordinated through ZooKeeper (kazoo): which member fetches which symbol.
+"""This producer as a member of the fleet (the znodes: common/fleet.py): which symbols it fetches.
 
-Under the chroot (default /stock-system):
-- `producers/members/member-<seq>`: one ephemeral sequential znode per running producer, holding
-  its host, pid, source and start time (JSON). It goes when the producer's session ends.
-- `producers/symbols`: the symbol list, one versioned znode (JSON `{"symbols": [...]}`); changed
-  by compare-and-set on its version, so two concurrent edits never lose one another.
-- `producers/owners/<SYMBOL>`: the symbol's lock, an ephemeral znode holding its owner's member
-  name. A member fetches and publishes only the symbols whose lock it holds.
-
-Each member rebalances when a watch fires (members, owners or the list changed): it lets go of
-symbols no longer listed and of any beyond its share, ceil(symbols / members), then takes free
-symbols up to its share. A lock is taken by creating its znode, so two members never both get it.
+A member fetches and publishes only the symbols whose lock it holds. It rebalances when a watch
+fires (members, owners or the list changed): it lets go of symbols no longer listed and of any
+beyond its share, ceil(symbols / members), then takes free symbols up to its share. A lock is
+taken by creating its znode, so two members never both get it.
 
 Fencing: a member publishes only while its session is connected. kazoo suspends the connection
 when the server has not answered for two thirds of the session timeout, before the server can
@@ -28,173 +21,21 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
-from common.contract import ContractError, short, validate_symbol
+from common.fleet import MEMBERS, OWNERS, SYMBOLS, SymbolListError, SymbolStore, share
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHROOT = "/stock-system"
-MEMBERS = "/producers/members"
-SYMBOLS = "/producers/symbols"
-OWNERS = "/producers/owners"
 # How long a fence check waits for ZooKeeper's answer before publishing nothing this round.
 _FENCE_S = 2.0
 # Between a member ceasing to publish a symbol and its lock going (see Fleet._release).
 _HANDOVER_GRACE_S = 0.2
 # How often a member writes its newest tick per symbol into its znode (for `symbols list`).
 _INFO_EVERY_S = 5.0
-# A symbols znode is a short list; a larger one is refused before it is parsed.
-MAX_LIST_BYTES = 256 * 1024
-
-
-class SymbolListError(ValueError):
-    """The symbols znode holds something that is not a list of valid symbols."""
-
-
-def encode_symbols(symbols: Iterable[str]) -> bytes:
-    return json.dumps({"symbols": [validate_symbol(s) for s in symbols]}).encode()
-
-
-def decode_symbols(data: bytes | None) -> tuple[str, ...]:
-    """The list a symbols znode holds; SymbolListError (its text bounded) for anything else."""
-    if data is None or len(data) > MAX_LIST_BYTES:
-        raise SymbolListError(f"not a symbol list: {0 if data is None else len(data)} bytes")
-    try:
-        body = json.loads(data)
-        symbols = body["symbols"]
-        if not isinstance(symbols, list):
-            raise TypeError("symbols is not a list")
-        return tuple(dict.fromkeys(validate_symbol(s) for s in symbols))
-    except (ValueError, KeyError, TypeError, ContractError) as e:
-        raise SymbolListError(
-            f"not a symbol list ({type(e).__name__}: {short(str(e), 200)}): "
-            f"{short(data.decode(errors='replace'), 200)!r}"
-        ) from e
-
-
-def share(symbols: int, members: int) -> int:
-    """The most symbols one member may hold: spread evenly."""
-    return math.ceil(symbols / members) if members else 0
-
-
-@dataclass(frozen=True)
-class Member:
-    name: str
-    host: str
-    pid: int
-    source: str
-    started: float
-    last_ticks: dict[str, int]
-
-
-def connect(hosts: str, chroot: str = DEFAULT_CHROOT, session_timeout_s: float = 6.0,
-            start_timeout_s: float = 15.0):  # fmt: skip
-    """A started kazoo client under the chroot (created when missing)."""
-    from kazoo.client import KazooClient
-
-    root = KazooClient(hosts=hosts, timeout=start_timeout_s)
-    try:
-        root.start(timeout=start_timeout_s)
-        root.ensure_path(chroot)
-    finally:
-        root.stop()
-        root.close()
-    client = KazooClient(hosts=hosts + chroot, timeout=session_timeout_s)
-    try:
-        client.start(timeout=start_timeout_s)
-        for path in (MEMBERS, OWNERS):
-            client.ensure_path(path)
-    except BaseException:
-        client.stop()
-        client.close()
-        raise
-    return client
-
-
-class SymbolStore:
-    """The fleet as the command line sees it: the versioned list, the members, the owners."""
-
-    def __init__(self, client):
-        self._client = client
-
-    def read_raw(self) -> bytes | None:
-        from kazoo.exceptions import NoNodeError
-
-        try:
-            return self._client.get(SYMBOLS)[0]
-        except NoNodeError:
-            return None
-
-    def read(self) -> tuple[tuple[str, ...], int] | None:
-        """(symbols, version), or None when no list was ever written."""
-        from kazoo.exceptions import NoNodeError
-
-        try:
-            data, stat = self._client.get(SYMBOLS)
-        except NoNodeError:
-            return None
-        return decode_symbols(data), stat.version
-
-    def change(self, edit: Callable[[tuple[str, ...]], Iterable[str]]) -> tuple[str, ...]:
-        """Apply `edit` to the current list by compare-and-set, again if someone else wrote in
-        between; a malformed list counts as empty. Returns the list written."""
-        from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
-
-        while True:
-            try:
-                data, stat = self._client.get(SYMBOLS)
-            except NoNodeError:
-                new = tuple(dict.fromkeys(edit(())))
-                try:
-                    self._client.create(SYMBOLS, encode_symbols(new), makepath=True)
-                    return new
-                except NodeExistsError:
-                    continue
-            try:
-                current = decode_symbols(data)
-            except SymbolListError as e:
-                logger.warning("replacing a malformed symbol list: %s", e)
-                current = ()
-            new = tuple(dict.fromkeys(edit(current)))
-            try:
-                self._client.set(SYMBOLS, encode_symbols(new), version=stat.version)
-                return new
-            except BadVersionError:
-                continue
-
-    def members(self) -> dict[str, Member]:
-        from kazoo.exceptions import NoNodeError
-
-        found = {}
-        for name in sorted(self._client.get_children(MEMBERS)):
-            try:
-                data, _ = self._client.get(f"{MEMBERS}/{name}")
-                info = json.loads(data)
-                found[name] = Member(name, info["host"], info["pid"], info["source"],
-                                     info["started"], info.get("last_ticks", {}))  # fmt: skip
-            except (NoNodeError, ValueError, KeyError, TypeError):
-                continue  # gone meanwhile, or not one of ours
-        return found
-
-    def owners(self) -> dict[str, str]:
-        """symbol -> the member holding its lock."""
-        from kazoo.exceptions import NoNodeError
-
-        found = {}
-        for symbol in self._client.get_children(OWNERS):
-            try:
-                data, _ = self._client.get(f"{OWNERS}/{symbol}")
-                found[symbol] = data.decode()
-            except NoNodeError:
-                continue
-        return found
 
 
 class Fleet:

@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 from common.contract import ContractError, clip, parse_symbols
 from common.settings import (
     BOOTSTRAP_SERVERS,
+    COORDINATOR,
     DEAD_LETTER_TOPIC_OPTION,
+    FLEET_CHROOT,
     LOG_LEVEL,
     PRICE_SOURCES,
     TICKS_TOPIC_OPTION,
@@ -35,7 +37,6 @@ from common.settings import (
     option,
     options_of,
     positive_int,
-    servers,
     settings_from,
 )
 from producer.compression import COMPRESSIONS, compression
@@ -134,21 +135,6 @@ _linger = capped(non_negative_int, 60_000, "{text} ms is over a minute: use 0 to
 _batch_bytes = capped(positive_int, 64 * 1024 * 1024, "{text} bytes is over 64 MiB per batch")
 
 
-def _coordinator(text: str) -> str | None:
-    """ZooKeeper's host:port list, or none (also empty): run alone."""
-    if text.strip().lower() in ("", "none"):
-        return None
-    return servers(text)
-
-
-def _chroot(text: str) -> str:
-    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", text.strip()):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a ZooKeeper path: use /name[/name...] (letters, digits, . _ -)"
-        )
-    return text.strip()
-
-
 _session = capped(duration_ms, 600_000, "{text!r} is over 10 minutes: a dead producer's symbols "
                   "would wait that long")  # fmt: skip
 
@@ -203,17 +189,8 @@ class ProducerSettings:
         "stop after this many ticks (0: run until stopped)",
         non_negative_int,
     )
-    coordinator: str | None = option(
-        "--coordinator",
-        "ZOOKEEPER_HOSTS",
-        "none",
-        "ZooKeeper (host:port[,host:port]) to join a fleet of producers that share the symbols "
-        "out, each fetched by one member; none: run alone with every symbol",
-        _coordinator,
-    )
-    fleet_chroot: str = option(
-        "--fleet-chroot", "FLEET_CHROOT", "/stock-system", "the fleet's ZooKeeper path", _chroot
-    )
+    coordinator: str | None = COORDINATOR.field()
+    fleet_chroot: str = FLEET_CHROOT.field()
     session_timeout_ms: int = option(
         "--session-timeout",
         "ZOOKEEPER_SESSION_TIMEOUT",

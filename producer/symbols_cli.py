@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from common.contract import ContractError, parse_symbols
+from common.fleet import DEFAULT_CHROOT, SymbolListError, SymbolStore, connect
 from common.settings import fail
-from producer.fleet import DEFAULT_CHROOT, SymbolListError, SymbolStore, connect
 
 PROG = "python -m producer symbols"
 

@@ -38,6 +38,7 @@ _HEAPS = ("zookeeper_heap", "kafka_heap", "cassandra_heap")
 
 
 _nodes = capped(positive_int, 9, "{text} nodes is too many here: use 1 to 9 (127.0.0.1 to .9)")
+_producers = capped(positive_int, 9, "{text} producers is too many here: use 1 to 9")
 
 
 def _add_service_options(sub: argparse.ArgumentParser) -> None:
@@ -206,6 +207,13 @@ def _add_local(sub: argparse._SubParsersAction, parser: EnvArgumentParser) -> No
         help="seconds between fetches of a polled source (default: the producer's)",
     )
     local.add_env_argument(
+        "--producers",
+        env="PRODUCERS",
+        type=_producers,
+        default=1,
+        help="producers in the fleet, sharing the symbols through ZooKeeper (1 to 9)",
+    )
+    local.add_env_argument(
         "--windows",
         env="WINDOWS",
         type=_windows,
@@ -276,6 +284,7 @@ def _run_local(args) -> int:
         source=args.source,
         interval=args.interval,
         windows=args.windows,
+        producers=args.producers,
     )
     return LocalPipeline(settings).run()
 

@@ -41,6 +41,8 @@ class LocalSettings:
     interval: float | None
     windows: str | None
     keyspace: str = "stocks"
+    # Producers in the fleet (producer.fleet): they share the symbols out through ZooKeeper.
+    producers: int = 1
 
     @property
     def logs_dir(self) -> Path:
@@ -58,6 +60,9 @@ class LocalPipeline:
         self.stack = NativeStack(settings.stack, tie_to_parent=True)
         self._stop = threading.Event()
         self.stages: Supervisor | None = None
+        extra = range(2, settings.producers + 1)
+        more = {f"producer-{n}": _STOP_GRACE_S["producer"] for n in extra}
+        self._grace_s = {**_STOP_GRACE_S, **more}
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -77,6 +82,8 @@ class LocalPipeline:
             SPARK_JARS=self._spark_jars(),
             SPARK_MASTER=base.get("SPARK_MASTER", "local[2]"),
             DASHBOARD_PORT=base.get("DASHBOARD_PORT") or str(self._dashboard_port()),
+            # The producers join a fleet on the stack's own ZooKeeper, however many there are.
+            ZOOKEEPER_HOSTS=self.settings.stack.zookeeper_connect,
         )
 
     @staticmethod
@@ -115,10 +122,12 @@ class LocalPipeline:
                 logger.error("applying the schema failed:\n%s", init.stderr[-3000:])
                 return 1
             self.stages = Supervisor(
-                self.settings.logs_dir, env, grace_s=_STOP_GRACE_S, tie_to_parent=True
+                self.settings.logs_dir, env, grace_s=self._grace_s, tie_to_parent=True
             )
             for name in STAGES:
                 self.stages.start(name)
+            for n in range(2, self.settings.producers + 1):
+                self.stages.start(f"producer-{n}", [sys.executable, "-m", "producer"])
             self._print_where_to_look(env["DASHBOARD_PORT"])
             while not self._stop.wait(1.0):
                 try:
@@ -139,6 +148,11 @@ class LocalPipeline:
         self.stack.down()
         logger.info("pipeline stopped; data kept in %s", self.settings.stack.run_dir)
 
+    def _producers_line(self) -> str:
+        n = self.settings.producers
+        fleet = "1 producer" if n == 1 else f"{n} producers sharing them"
+        return f"{fleet}: python -m producer symbols list|add|remove|set"
+
     def _print_where_to_look(self, dashboard_port: str) -> None:
         stack = self.settings.stack
         port = stack.cassandra_port
@@ -149,7 +163,7 @@ class LocalPipeline:
         print(
             f"""
 Stock-System is running natively. Press Ctrl-C to stop everything.
-  symbols      {symbols}  (source: {source})
+  symbols      {symbols}  (source: {source}; {self._producers_line()})
   dashboard    http://127.0.0.1:{dashboard_port}/
   Kafka        {stack.bootstrap_servers}   topics: ticks, aggregates, dead-letters
   Cassandra    cqlsh {stack.host} {stack.cassandra_port}   keyspace: {self.settings.keyspace}

@@ -437,6 +437,7 @@ async function loadHealth() {
     if (name === "Dead letters, last hour") dd.id = "dead-letters";
     dl.append(dt, dd);
   }
+  showFleet(body.fleet);
   const body2 = $("lag").tBodies[0];
   body2.replaceChildren();
   for (const lag of k.ok ? k.lag : []) {
@@ -447,6 +448,31 @@ async function loadHealth() {
       if (cls) td.className = cls;
     }
   }
+}
+
+// The producers' fleet (null when the dashboard has no ZooKeeper): who holds which symbol.
+function showFleet(fleet) {
+  const box = $("fleet");
+  box.hidden = fleet === null || fleet === undefined;
+  if (box.hidden) return;
+  if (!fleet.ok) {
+    $("fleet-members").textContent = fleet.error;
+    $("fleet-symbols").tBodies[0].replaceChildren();
+    return;
+  }
+  const names = fleet.members.map((m) => `${m.name} (${m.host}, pid ${m.pid})`);
+  $("fleet-members").textContent = `${fleet.members.length} running: ${names.join(", ")}` +
+    (fleet.list_error ? `; the symbol list is malformed: ${fleet.list_error}` : "");
+  const rows = $("fleet-symbols").tBodies[0];
+  rows.replaceChildren();
+  for (const s of fleet.symbols) {
+    const tr = rows.insertRow();
+    const since = s.since_ms ? `${new Date(s.since_ms).toISOString().slice(11, 19)} UTC` : "-";
+    for (const value of [s.symbol, s.member || "nobody", since]) tr.insertCell().textContent = value;
+  }
+  const moves = fleet.handovers.map(
+    (h) => `${h.symbol} to ${h.to} at ${new Date(h.at_ms).toISOString().slice(11, 19)}`);
+  $("fleet-handovers").textContent = moves.length ? moves.join("; ") : "none";
 }
 
 // --- start ---------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from common.contract import Tick
+from common.fleet import OWNERS, SYMBOLS, SymbolStore, connect
 from common.polling import poll_paced, wait_until
-from producer.fleet import OWNERS, SYMBOLS, SymbolStore, connect
 from producer.publisher import MEMBER_HEADER
 
 pytestmark = pytest.mark.slow

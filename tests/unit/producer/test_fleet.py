@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from producer.fleet import MAX_LIST_BYTES, SymbolListError, decode_symbols, encode_symbols, share
+from common.fleet import MAX_LIST_BYTES, SymbolListError, decode_symbols, encode_symbols, share
 from producer.symbols_cli import _edit, build_parser
 
 
