@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from common.contract import ContractError, short, validate_symbol
+from common.settings import FLEET_CHROOT
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHROOT = "/stock-system"
+DEFAULT_CHROOT = FLEET_CHROOT.default
 MEMBERS = "/producers/members"
 SYMBOLS = "/producers/symbols"
 OWNERS = "/producers/owners"

@@ -1,31 +1,31 @@
 """Pipeline health for the page: consumer lag per stage, dead letters of the last hour, and how
 long ago each topic was last written.
 
-Kafka's admin calls block, so a probe runs on a thread of its own and its answer is kept for
-CACHE_S: a hundred open pages cost the brokers one probe per interval, not a hundred.
+Kafka's admin calls block: the probe runs on a thread of its own, its answer kept a while
+(dashboard.probe).
 The processor (Spark) keeps its offsets in its checkpoint, not in a consumer group, so its
 progress shows as the age of the newest aggregate instead of a lag.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
 from typing import Any
 
 from common.contract import now_ms
 from common.polling import poll_paced
+from dashboard.probe import CachedProbe
 
 logger = logging.getLogger(__name__)
 
-CACHE_S = 2.0
 HOUR_MS = 3_600_000
 _TIMEOUT_MS = 5000
 
 
-class HealthProbe:
+class HealthProbe(CachedProbe):
+    service = "Kafka"
+
     def __init__(
         self,
         bootstrap_servers: str,
@@ -34,6 +34,7 @@ class HealthProbe:
         dead_letter_topic: str,
         own_group: str,
     ):
+        super().__init__()
         self._bootstrap = bootstrap_servers
         self._topics = {
             "ticks": ticks_topic,
@@ -41,26 +42,8 @@ class HealthProbe:
             "dead_letters": dead_letter_topic,
         }
         self._own_group = own_group
-        self._lock = threading.Lock()
         self._admin: Any = None
         self._consumer: Any = None
-        self._cached: tuple[float, dict[str, Any]] | None = None
-        self._inflight: asyncio.Future | None = None
-
-    async def report(self) -> dict[str, Any]:
-        cached = self._cached
-        if cached is not None and time.monotonic() - cached[0] < CACHE_S:
-            return cached[1]
-        if self._inflight is None or self._inflight.done():
-            loop = asyncio.get_running_loop()
-            self._inflight = loop.run_in_executor(None, self._probe)
-        result = await asyncio.shield(self._inflight)
-        self._cached = (time.monotonic(), result)
-        return result
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop_clients()
 
     def _drop_clients(self) -> None:
         for client in (self._consumer, self._admin):
@@ -70,15 +53,6 @@ class HealthProbe:
                 except Exception:  # noqa: BLE001, S110 - closing a broken client
                     pass
         self._admin = self._consumer = None
-
-    def _probe(self) -> dict[str, Any]:
-        with self._lock:
-            try:
-                return {"ok": True, **self._measure()}
-            except Exception as e:  # noqa: BLE001 - Kafka away: say so, try afresh next time
-                logger.warning("health probe failed: %s: %s", type(e).__name__, e)
-                self._drop_clients()
-                return {"ok": False, "error": f"Kafka did not answer: {type(e).__name__}: {e}"}
 
     def _measure(self) -> dict[str, Any]:
         consumer = self._clients()

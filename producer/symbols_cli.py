@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from common.contract import ContractError, parse_symbols
-from common.fleet import DEFAULT_CHROOT, SymbolListError, SymbolStore, connect
-from common.settings import fail
+from common.fleet import SymbolListError, SymbolStore, connect
+from common.settings import COORDINATOR, FLEET_CHROOT, fail, servers
 
 PROG = "python -m producer symbols"
 
@@ -31,15 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     where = argparse.ArgumentParser(add_help=False)
+    # The producers' own options (common.settings), but a ZooKeeper by default: the native
+    # stack's, where the fleet of `make local` runs.
     where.add_argument(
-        "--coordinator",
-        default=os.environ.get("ZOOKEEPER_HOSTS", "127.0.0.1:2181"),
-        help="ZooKeeper host:port[,host:port] [env: ZOOKEEPER_HOSTS] (default: %(default)s)",
+        COORDINATOR.flag,
+        default=os.environ.get(COORDINATOR.env) or "127.0.0.1:2181",
+        type=servers,
+        help=f"ZooKeeper host:port[,host:port] [env: {COORDINATOR.env}] (default: %(default)s)",
     )
     where.add_argument(
-        "--fleet-chroot",
-        default=os.environ.get("FLEET_CHROOT", DEFAULT_CHROOT),
-        help="the fleet's ZooKeeper path [env: FLEET_CHROOT] (default: %(default)s)",
+        FLEET_CHROOT.flag,
+        default=os.environ.get(FLEET_CHROOT.env) or FLEET_CHROOT.default,
+        type=FLEET_CHROOT.check,
+        help=f"{FLEET_CHROOT.help} [env: {FLEET_CHROOT.env}] (default: %(default)s)",
     )
     sub.add_parser("list", parents=[where],
                    help="each symbol, the member holding it and its newest tick")  # fmt: skip
