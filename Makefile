@@ -68,7 +68,7 @@ format: $(VENV_STAMP) ## apply ruff's formatting and safe fixes
 	$(PYTHON) -m ruff check --fix .
 	$(PYTHON) -m ruff format .
 
-up: ## build the images, start the pipeline in Docker and wait until healthy (SYMBOLS=AAPL,MSFT SOURCE=yahoo make up; SPARK=cluster; NODES=3)
+up: ## build the images, start the pipeline in Docker and wait until healthy (SYMBOLS=AAPL,MSFT SOURCE=yahoo make up; SPARK=cluster; NODES=3; PRODUCERS=2)
 	@case "$(NODES)" in 1|3) ;; *) echo "make up: NODES=$(NODES): compose runs 1 or 3 nodes (make local NODES=N takes 1 to 9)"; exit 2;; esac
 	$(COMPOSE) $(COMPOSE_FILES) up -d --build --wait $(if $(PRODUCERS),--scale producer=$(PRODUCERS))
 	@echo "Stock-System is up (project $${COMPOSE_PROJECT_NAME:-stock-system}). Where to look:"
@@ -97,7 +97,7 @@ clean: ## stop the Docker pipeline and DELETE its volumes (all stored ticks and 
 	@echo "This removes the compose volumes: Kafka, Cassandra and checkpoint data are deleted."
 	$(COMPOSE) $(ALL_COMPOSE_FILES) down -v --remove-orphans
 
-local: $(VENV_STAMP) ## run the whole pipeline natively, without Docker (Ctrl-C stops everything; NODES=3: on a cluster)
+local: $(VENV_STAMP) ## run the whole pipeline natively, without Docker (Ctrl-C stops everything; NODES=3: on a cluster; PRODUCERS=N: a fleet)
 	$(PYTHON) -m stack local $(if $(SYMBOLS),--symbols "$(SYMBOLS)") $(if $(SOURCE),--source "$(SOURCE)") \
 		$(if $(INTERVAL),--interval "$(INTERVAL)") $(if $(WINDOWS),--windows "$(WINDOWS)") \
 		--nodes "$(NODES)" $(if $(PRODUCERS),--producers "$(PRODUCERS)")

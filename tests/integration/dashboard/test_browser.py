@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,10 @@ def pipeline(services, topics, schema_keyspace, spark_jars, tmp_path):
             "STACK_CACHE_DIR": str(services.cache_dir),
         }
     )
+    if services.zookeeper_connect:
+        # The producer as a fleet of one, which the health panel shows.
+        env.update(ZOOKEEPER_HOSTS=services.zookeeper_connect,
+                   FLEET_CHROOT=f"/test-{uuid.uuid4().hex[:8]}")  # fmt: skip
     stages = Supervisor(tmp_path / "logs", env, cwd=REPO, grace_s=dict.fromkeys(
         ("dashboard", "storage", "processor", "producer"), 30.0))  # fmt: skip
     try:
@@ -143,6 +148,21 @@ def test_the_page_shows_aapl_moving_and_candles_from_the_pipeline(pipeline, tmp_
         # The chart is drawn: its canvases hold pixels of the candle colours.
         assert browser.execute_script(CANDLE_PIXELS) > 100
         assert browser.find_element("id", "health-status").text in ("ok", "degraded")
+        if "ZOOKEEPER_HOSTS" in running.env:
+
+            def fleet_rows() -> list | None:
+                # The health panel's fleet table as it reads: symbol, held by, since.
+                return browser.execute_script(
+                    "const f = document.getElementById('fleet');"
+                    "if (!f || f.hidden) return null;"
+                    "return [...document.querySelectorAll('#fleet-symbols tbody tr')]"
+                    ".map(r => [...r.cells].map(c => c.textContent));"
+                )
+
+            rows = wait_until(lambda: (r := fleet_rows()) and len(r) == 2 and r, 30,
+                              "the fleet in the health panel")  # fmt: skip
+            assert {r[0] for r in rows} == {"AAPL", "MSFT"}, rows
+            assert all(r[1].startswith("member-") and r[2].endswith("UTC") for r in rows), rows
         shot = screenshots / "dashboard-wide.png"
         assert browser.save_screenshot(str(shot))
 
