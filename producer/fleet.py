@@ -63,12 +63,7 @@ class Fleet:
         self._symbols: tuple[str, ...] = ()
         self.name = ""
         self._started = time.time()
-        self.handovers: list[tuple[float, str, str]] = []  # (time, symbol, taken|released)
         self._thread = threading.Thread(target=self._run, name="fleet", daemon=True)
-
-    @property
-    def store(self) -> SymbolStore:
-        return self._store
 
     def start(self, symbols: tuple[str, ...] | None, default: tuple[str, ...] = ()) -> None:
         """Join: write `symbols` as the list when given (a user's --symbols; otherwise the list
@@ -213,7 +208,6 @@ class Fleet:
             try:
                 self._client.create(f"{OWNERS}/{symbol}", self.name.encode(), ephemeral=True)
                 keep.append(symbol)
-                self.handovers.append((time.time(), symbol, "taken"))
                 logger.info("holding symbol=%s", symbol)
             except (NodeExistsError, NoNodeError):
                 continue
@@ -244,5 +238,4 @@ class Fleet:
                 self._client.delete(f"{OWNERS}/{symbol}")
             except NoNodeError:
                 pass
-            self.handovers.append((time.time(), symbol, "released"))
             logger.info("released symbol=%s", symbol)

@@ -129,6 +129,13 @@ class StreamRunner(Runner):
     def _loop(self) -> None:
         source = self._source
         c = self._counters
+        if self._fleet is not None:
+            try:
+                self._fleet_streams(source)
+            except Exception:  # noqa: BLE001 - a broken source ends the run, logged, not a crash
+                c.failed += 1
+                logger.exception("source=%s failed; stopping", source.name)
+            return
         publish = self._publisher.publish
         stop = self._stop
         # Looked up once: this loop runs per tick, tens of thousands a second.
@@ -137,9 +144,6 @@ class StreamRunner(Runner):
         # Replay publishes its whole file unless symbols were named.
         replay_all = source.name == "replay" and not self._settings.symbols_given
         symbols = () if replay_all else self._settings.symbols
-        if self._fleet is not None:
-            self._fleet_streams(source)
-            return
         try:
             for item in source.stream(symbols):
                 if item.__class__ is Tick:
