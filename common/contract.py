@@ -20,6 +20,7 @@ from typing import Any
 
 TICKS_TOPIC = "ticks"
 AGGREGATES_TOPIC = "aggregates"
+BARS_TOPIC = "bars"
 DEAD_LETTER_TOPIC = "dead-letters"
 
 # A tick is ~120 bytes; anything far larger is not a tick and is refused before parsing.
@@ -299,11 +300,108 @@ class Aggregate:
         return aggregate
 
 
+# A source's bars: the intervals the sources serve, and how long each is. Daily bars start at
+# 00:00 UTC of their trading date (the date in the exchange's own time zone), so that one
+# trading day is one bar whatever the zone.
+BAR_INTERVALS: dict[str, int] = {"1m": 60_000, "5m": 300_000, "1d": 86_400_000}
+# Daily history goes back decades (Stooq has 1980s bars); epoch 0 is the floor.
+EARLIEST_BAR_MS = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """A source's own open/high/low/close/volume of one symbol over [start, start + interval).
+
+    History, not a trade: bars travel on their own topic and never count as ticks in the
+    aggregates. (symbol, interval, start) is the identity: fetching the same range again gives
+    the same bars, and storing them again changes nothing.
+    """
+
+    symbol: str
+    interval: str
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    source: str
+
+    @property
+    def identity(self) -> tuple[str, str, int]:
+        return (self.symbol, self.interval, self.start)
+
+    @property
+    def interval_ms(self) -> int:
+        return BAR_INTERVALS[self.interval]
+
+    @property
+    def key(self) -> bytes:
+        return message_key(self.symbol)
+
+    def validated(self, now: int | None = None) -> Bar:
+        validate_symbol(self.symbol)
+        if not isinstance(self.interval, str) or self.interval not in BAR_INTERVALS:
+            raise ContractError(
+                f"interval must be one of {', '.join(BAR_INTERVALS)}, got {short(self.interval)}"
+            )
+        if isinstance(self.start, bool) or not isinstance(self.start, int):
+            raise ContractError(f"start must be epoch milliseconds, got {short(self.start)}")
+        if self.start < EARLIEST_BAR_MS:
+            raise ContractError(f"start {self.start} is before 1970")
+        limit = (now_ms() if now is None else now) + MAX_FUTURE_MS
+        if self.start > limit:
+            raise ContractError(f"start {short(self.start)} is more than a day in the future")
+        step = BAR_INTERVALS[self.interval]
+        if self.start % step:
+            raise ContractError(
+                f"start {self.start} is not a multiple of the {self.interval} interval "
+                "(bars are aligned to the epoch; daily bars start at 00:00 UTC of their date)"
+            )
+        prices = {k: _price(k, getattr(self, k)) for k in BAR_PRICE_FIELDS}
+        if prices["low"] > prices["high"]:
+            raise ContractError(f"low {prices['low']} is above high {prices['high']}")
+        for name in ("open", "close"):
+            if not prices["low"] <= prices[name] <= prices["high"]:
+                raise ContractError(f"{name} {prices[name]} is outside low..high")
+        return Bar(
+            symbol=self.symbol,
+            interval=self.interval,
+            start=self.start,
+            volume=_count("volume", self.volume, MAX_AGGREGATE_VOLUME),
+            source=_text("source", self.source),
+            **prices,
+        )
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str | None, now: int | None = None) -> Bar:
+        with _refusing_anything():
+            data = _load_object(payload)
+            _require(data, BAR_FIELDS)
+            extra = [name for name in data if name not in BAR_FIELDS]
+            if extra:
+                # A tick or an aggregate sent here by mistake is refused, not half-read.
+                raise ContractError(f"unknown field(s) for a bar: {short(extra)}")
+            return cls(**{name: data[name] for name in BAR_FIELDS}).validated(now)
+
+    @classmethod
+    def from_record(cls, key: bytes | None, payload: bytes | None, now: int | None = None) -> Bar:
+        """A bar read from Kafka: a valid bar keyed by its symbol."""
+        bar = cls.from_json(payload, now)
+        check_key(key, bar.symbol)
+        return bar
+
+
 # The whole shape in one place: what a tick must carry, an aggregate's fields in wire order.
 TICK_FIELDS: tuple[str, ...] = Tick.__slots__
 TICK_REQUIRED_FIELDS: tuple[str, ...] = ("symbol", "price", "volume", "ts", "source")
 AGGREGATE_FIELDS: tuple[str, ...] = Aggregate.__slots__
 PRICE_FIELDS = ("open", "high", "low", "close", "avg", "vwap")
+BAR_FIELDS: tuple[str, ...] = Bar.__slots__
+BAR_PRICE_FIELDS = ("open", "high", "low", "close")
 
 
 def message_key(symbol: str) -> bytes:

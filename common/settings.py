@@ -16,7 +16,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from common.contract import AGGREGATES_TOPIC, DEAD_LETTER_TOPIC, MAX_WINDOW_MS, TICKS_TOPIC
+from common.contract import (
+    AGGREGATES_TOPIC,
+    BARS_TOPIC,
+    DEAD_LETTER_TOPIC,
+    MAX_WINDOW_MS,
+    TICKS_TOPIC,
+)
 from common.cql import CONSISTENCY_LEVELS, DEFAULT_CONSISTENCY
 
 
@@ -375,6 +381,13 @@ AGGREGATES_TOPIC_OPTION = Option(
     "AGGREGATES_TOPIC",
     AGGREGATES_TOPIC,
     "topic of windowed aggregates, keyed by symbol",
+    topic_name,
+)
+BARS_TOPIC_OPTION = Option(
+    "--bars-topic",
+    "BARS_TOPIC",
+    BARS_TOPIC,
+    "topic of the sources' history bars (backfill), keyed by symbol",
     topic_name,
 )
 DEAD_LETTER_TOPIC_OPTION = Option(

@@ -39,3 +39,22 @@ def bars_json(rows: Iterable[tuple]) -> str:
             }
             parts.append(json.dumps(values, separators=(",", ":")))
     return "[" + ",".join(parts) + "]"
+
+
+# The columns of a candle row (dashboard.candles), in order.
+CANDLE_FIELDS = ("t", "open", "high", "low", "close", "vwap", "volume", "count", "history")
+
+
+def candles_json(rows: Iterable[tuple]) -> str:
+    """Candles as JSON objects; a non-finite number (a row written outside the pipeline) is
+    null."""
+    return json.dumps(
+        [
+            {
+                name: (None if isinstance(x, float) and not math.isfinite(x) else x)
+                for name, x in zip(CANDLE_FIELDS, row, strict=True)
+            }
+            for row in rows
+        ],
+        separators=(",", ":"),
+    )

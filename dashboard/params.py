@@ -40,6 +40,16 @@ class BarsQuery:
 
 
 @dataclass(frozen=True)
+class CandlesQuery:
+    """A chart's candles: live aggregates of `interval_ms` joined with the source's history."""
+
+    symbol: str
+    interval_ms: int
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
 class TicksQuery:
     symbol: str
     last: int
@@ -136,6 +146,47 @@ def bars_query(
             f"most {MAX_BARS} (a shorter range or a larger window)"
         )
     return BarsQuery(symbol, window_ms, start_ms, end_ms)
+
+
+# Candle sizes a chart may ask for beside the processor's windows (history has them).
+CHART_INTERVALS_MS = (300_000, DAY_MS)
+# Daily candles: a year and a bit, for the range picker's longest view.
+MAX_DAILY_SPAN_MS = 400 * DAY_MS
+
+
+def candles_query(
+    pairs: Iterable[tuple[str, str]],
+    *,
+    windows_ms: tuple[int, ...],
+    default_window_ms: int,
+    now_ms: int,
+) -> CandlesQuery:
+    """Like bars_query; `window` may also be 5m or 1d (candles of the source's history and of
+    the 1-minute data rolled up), 1d over at most MAX_DAILY_SPAN_MS."""
+    values = _single(pairs, ("symbol", "window", "from", "to"))
+    symbol = symbol_param(values.get("symbol"))
+    intervals = tuple(sorted({*windows_ms, *CHART_INTERVALS_MS}))
+    interval = window_param(values.get("window"), intervals, default_window_ms)
+    end_ms = time_param("to", values["to"], now_ms) if values.get("to") else now_ms
+    if values.get("from"):
+        start_ms = time_param("from", values["from"], now_ms)
+    else:
+        start_ms = max(EARLIEST_TS_MS, end_ms - DEFAULT_BARS * interval)
+    if start_ms >= end_ms:
+        raise ParamError("the range is empty: 'from' must be before 'to'")
+    span = end_ms - start_ms
+    most = MAX_DAILY_SPAN_MS if interval == DAY_MS else MAX_SPAN_MS
+    if span > most:
+        raise ParamError(
+            f"the range spans {format_duration(span)}: ask for at most {format_duration(most)} "
+            f"of {format_duration(interval)} candles"
+        )
+    if span // interval > MAX_BARS:
+        raise ParamError(
+            f"the range holds {span // interval} {format_duration(interval)} candles: ask for "
+            f"at most {MAX_BARS} (a shorter range or a larger window)"
+        )
+    return CandlesQuery(symbol, interval, start_ms, end_ms)
 
 
 def ticks_query(pairs: Iterable[tuple[str, str]]) -> TicksQuery:

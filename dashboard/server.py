@@ -19,8 +19,8 @@ from aiohttp import web
 from common.contract import now_ms
 from common.polling import Backoff
 from common.settings import format_duration
-from dashboard import params
-from dashboard.encode import bars_json
+from dashboard import candles, params
+from dashboard.encode import bars_json, candles_json
 from dashboard.fleet import FleetProbe
 from dashboard.health import HealthProbe
 from dashboard.live import Hub, TickFeed, flush_forever
@@ -101,6 +101,7 @@ class Dashboard:
         app.router.add_get("/api/config", self.config)
         app.router.add_get("/api/latest", self.latest)
         app.router.add_get("/api/bars", self.bars)
+        app.router.add_get("/api/candles", self.candles)
         app.router.add_get("/api/ticks", self.ticks)
         app.router.add_get("/api/health", self.health_report)
         app.router.add_get("/api/live", self.live)
@@ -119,9 +120,15 @@ class Dashboard:
         return web.json_response(
             {
                 "windows": [{"ms": w, "label": format_duration(w)} for w in settings.windows_ms],
+                # Candle sizes /api/candles also serves (from history and rolled-up minutes).
+                "chart_windows": [
+                    {"ms": w, "label": format_duration(w)}
+                    for w in sorted({*settings.windows_ms, *params.CHART_INTERVALS_MS})
+                ],
                 "default_window_ms": settings.default_window_ms,
                 "max_bars": params.MAX_BARS,
                 "max_span_ms": params.MAX_SPAN_MS,
+                "max_daily_span_ms": params.MAX_DAILY_SPAN_MS,
             },
             dumps=_dumps,
         )
@@ -150,6 +157,46 @@ class Dashboard:
         )
         body = f'{head[:-1]},"bars":{bars_json(rows)}}}'
         return web.Response(text=body, content_type="application/json")
+
+    async def candles(self, request: web.Request) -> web.Response:
+        """The chart's series: live aggregates joined with the source's history (see
+        dashboard.candles); `window` may be 1d too."""
+        q = params.candles_query(
+            request.query.items(),
+            windows_ms=self.settings.windows_ms,
+            default_window_ms=self.settings.default_window_ms,
+            now_ms=now_ms(),
+        )
+        live = await self._aggregates(q.symbol, q.interval_ms, q.start_ms, q.end_ms)
+        bar_interval = candles.HISTORY_INTERVAL.get(q.interval_ms)
+        history = (
+            candles.from_history(
+                await self.store.history(q.symbol, bar_interval, q.start_ms, q.end_ms)
+            )
+            if bar_interval
+            else []
+        )
+        rolled: list[tuple] = []
+        if q.interval_ms > candles.MINUTE_MS and bar_interval:
+            start = max(q.start_ms, q.end_ms - candles.ROLL_UP_SPAN_MS)
+            start -= start % q.interval_ms
+            minutes = candles.join(
+                await self._aggregates(q.symbol, candles.MINUTE_MS, start, q.end_ms),
+                candles.from_history(await self.store.history(q.symbol, "1m", start, q.end_ms)),
+            )
+            rolled = candles.roll_up(minutes, q.interval_ms)
+        rows = candles.join(live, history, rolled)
+        head = _dumps({"symbol": q.symbol, "window_ms": q.interval_ms,
+                       "window": format_duration(q.interval_ms), "from": q.start_ms,
+                       "to": q.end_ms})  # fmt: skip
+        return web.Response(text=f'{head[:-1]},"candles":{candles_json(rows)}}}',
+                            content_type="application/json")  # fmt: skip
+
+    async def _aggregates(self, symbol: str, window_ms: int, start: int, end: int) -> list:
+        if window_ms not in self.settings.windows_ms:
+            return []
+        rows = await self.store.bars(params.BarsQuery(symbol, window_ms, start, end))
+        return candles.from_aggregates(rows)
 
     async def ticks(self, request: web.Request) -> web.Response:
         q = params.ticks_query(request.query.items())

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from common.buckets import bar_buckets
 from common.settings import KEYSPACE_PATTERN
 from dashboard.params import DAY_MS, TICK_DAYS_BACK, BarsQuery, TicksQuery, days_between
 
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 5.0
 _TUPLES = "tuples"
 # Statements whose rows are read as plain tuples (the bulk reads).
-_AS_TUPLES = {"bars"}
+_AS_TUPLES = {"bars", "history"}
 
 
 class StoreUnavailable(RuntimeError):
@@ -77,6 +78,9 @@ class Store:
             "bars": f"SELECT toUnixTimestamp(window_start), open, high, low, close, vwap, volume, count "  # noqa: S608, E501
             f"FROM {ks}.aggregates WHERE symbol = ? AND window_ms = ? AND day = ? "
             "AND window_start >= ? AND window_start < ? ORDER BY window_start ASC",
+            "history": f"SELECT toUnixTimestamp(start), open, high, low, close, volume "  # noqa: S608
+            f"FROM {ks}.bars WHERE symbol = ? AND interval = ? AND bucket = ? "
+            "AND start >= ? AND start < ? ORDER BY start ASC",
             "ticks": f"SELECT ts, seq, price, volume, source FROM {ks}.ticks "  # noqa: S608
             "WHERE symbol = ? AND day = ? LIMIT ?",
             "first_tick": f"SELECT price FROM {ks}.ticks WHERE symbol = ? AND day = ? "  # noqa: S608
@@ -175,6 +179,19 @@ class Store:
             *(
                 self._execute("bars", (q.symbol, q.window_ms, Date(d), q.start_ms, q.end_ms))
                 for d in days
+            )
+        )
+        return [r for rows in parts for r in rows]
+
+    async def history(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[tuple]:
+        """The source's bars (t, open, high, low, close, volume) in [start, end), oldest first."""
+        from cassandra.util import Date
+
+        buckets = bar_buckets(interval, start_ms, end_ms)[::-1]
+        parts = await asyncio.gather(
+            *(
+                self._execute("history", (symbol, interval, Date(b), start_ms, end_ms))
+                for b in buckets
             )
         )
         return [r for rows in parts for r in rows]

@@ -10,6 +10,7 @@ import threading
 from common.fleet import connect
 from common.logs import configure_logging
 from common.settings import fail
+from producer.backfill import Backfill, Follower
 from producer.fleet import Fleet
 from producer.publisher import Publisher, PublishError
 from producer.runner import runner_for
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from producer.symbols_cli import main as symbols_main
 
         return symbols_main(argv[1:])
+    if argv[:1] == ["backfill"]:
+        from producer.backfill_cli import main as backfill_main
+
+        return backfill_main(argv[1:])
     settings = parse_settings(argv)
     configure_logging(settings.log_level)
     stop = threading.Event()
@@ -51,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     fleet = join_fleet(settings, source.name) if settings.coordinator else None
     if fleet is not None:
         publisher.publish_as(fleet.name)
+    follower = history_follower(settings, publisher, counters)
     try:
-        runner_for(settings, source, publisher, counters, stop, fleet=fleet).run()
+        runner = runner_for(settings, source, publisher, counters, stop, fleet=fleet,
+                            follower=follower)  # fmt: skip
+        runner.run()
     except PublishError as e:
         logger.error("%s", e)
         return 1
@@ -60,6 +68,25 @@ def main(argv: list[str] | None = None) -> int:
         if fleet is not None:
             fleet.close()
     return 1 if counters.delivery_failed else 0
+
+
+def history_follower(
+    settings: ProducerSettings, publisher: Publisher, counters: ProducerCounters
+) -> Follower | None:
+    """What backfills each symbol as it is followed (BACKFILL_RANGE), on a source of its own;
+    None when the range is 0 or the source keeps no bars of BACKFILL_INTERVAL (said why)."""
+    if not settings.backfill_range_ms:
+        return None
+    halt = threading.Event()
+    source = build_source(settings, halt)
+    backfill = Backfill(source, publisher, counters, halt, settings.backfill_pause_ms / 1000)
+    problem = backfill.check(settings.backfill_interval, settings.backfill_range_ms)
+    if problem is not None:
+        logger.warning("no history at start: %s (set BACKFILL_INTERVAL, or BACKFILL_RANGE=0)",
+                       problem)  # fmt: skip
+        return None
+    return Follower(backfill, settings.backfill_interval, settings.backfill_range_ms, halt,
+                    settings.backfill_daily_range_ms)  # fmt: skip
 
 
 def join_fleet(settings: ProducerSettings, source: str) -> Fleet:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.contract import (
+    Bar,
     ContractError,
     Tick,
     dead_letter,
@@ -80,7 +81,7 @@ class Publisher:
         try:
             ensure_topics(
                 settings.bootstrap_servers,
-                [settings.ticks_topic, settings.dead_letter_topic],
+                [settings.ticks_topic, settings.bars_topic, settings.dead_letter_topic],
                 partitions=settings.topic_partitions,
                 replication=settings.topic_replication,
             )
@@ -144,6 +145,28 @@ class Publisher:
             return False
         future.add_errback(route[2])
         self._counters.published += 1
+        return True
+
+    def publish_bar(self, bar: Bar) -> bool:
+        """Sends a bar that meets the contract to the bars topic, keyed by its symbol (the
+        client's partitioner, as for ticks); dead-letters one that does not. True if sent.
+        May be called from another thread than publish(): the Kafka client is thread-safe."""
+        from kafka.errors import KafkaError
+
+        try:
+            valid = bar.validated()
+        except ContractError as e:
+            self.dead_letter(str(e), _raw(bar), bar.symbol)
+            return False
+        try:
+            future = self._producer.send(
+                self._settings.bars_topic, value=valid.to_json(), key=valid.key
+            )
+        except KafkaError as e:
+            self._on_failure(valid.symbol, e)
+            return False
+        future.add_errback(functools.partial(self._on_failure, valid.symbol))
+        self._counters.bars += 1
         return True
 
     def dead_letter(self, reason: str, raw: bytes | None, symbol: object = None) -> None:
@@ -253,11 +276,12 @@ def _is_symbol(text: str) -> bool:
     return True
 
 
-def _raw(tick: Tick) -> bytes:
-    """The tick as the source gave it; whatever odd values a parser produced, as their repr."""
+def _raw(item: Tick | Bar) -> bytes:
+    """The tick or bar as the source gave it; whatever odd values a parser produced, as their
+    repr."""
     fields = {}
-    for name in Tick.__slots__:
-        value = getattr(tick, name)
+    for name in type(item).__slots__:
+        value = getattr(item, name)
         plain = isinstance(value, (float, str)) or (
             isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**200
         )

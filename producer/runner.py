@@ -21,6 +21,7 @@ import schedule
 
 from common.contract import Tick
 from common.counters import Every
+from producer.backfill import Follower
 from producer.fleet import Fleet
 from producer.publisher import Publisher
 from producer.settings import ProducerSettings
@@ -52,8 +53,11 @@ class Runner:
         stop: threading.Event,
         clock: Callable[[], float] = time.monotonic,
         fleet: Fleet | None = None,
+        follower: Follower | None = None,
     ):
         self._settings = settings
+        # Backfills each symbol as it starts being followed (see producer.backfill).
+        self._follower = follower
         # Alone, every symbol; in a fleet, those this member holds, asked before each round.
         self._fleet = fleet
         self._symbols: Callable[[], tuple[str, ...]] = (
@@ -77,6 +81,8 @@ class Runner:
             self._loop()
         finally:
             try:
+                if self._follower is not None:
+                    self._follower.close()
                 self._publisher.close()
             finally:
                 self._source_close()
@@ -116,6 +122,10 @@ class Runner:
         if close is not None:
             close()
 
+    def _follow(self, symbols: tuple[str, ...]) -> None:
+        if self._follower is not None:
+            self._follower.follow(symbols)
+
     def _seen(self, symbol: str, state: tuple[str, object]) -> bool:
         if self._last_seen.get(symbol) == state:
             return True
@@ -144,6 +154,7 @@ class StreamRunner(Runner):
         # Replay publishes its whole file unless symbols were named.
         replay_all = source.name == "replay" and not self._settings.symbols_given
         symbols = () if replay_all else self._settings.symbols
+        self._follow(symbols)
         try:
             for item in source.stream(symbols):
                 if item.__class__ is Tick:
@@ -171,6 +182,7 @@ class StreamRunner(Runner):
         while not stop.is_set():
             fleet.changed.clear()
             symbols = self._symbols()
+            self._follow(symbols)
             if not symbols:
                 fleet.changed.wait(1.0)
                 continue
@@ -226,6 +238,7 @@ class PolledRunner(Runner):
     def _round(self, source: PolledSource) -> None:
         c = self._counters
         symbols = self._symbols()
+        self._follow(symbols)
         if not symbols:
             return
         if self._fleet is not None:

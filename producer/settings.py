@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from common.contract import ContractError, clip, parse_symbols
+from common.contract import BAR_INTERVALS, ContractError, clip, parse_symbols
 from common.settings import (
+    BARS_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
     COORDINATOR,
     DEAD_LETTER_TOPIC_OPTION,
@@ -51,6 +52,26 @@ _API_KEY = re.compile(r"^[\x21-\x7e]{1,256}$")
 
 
 # --- checks: each turns the text of a flag or an env value into the setting, or says why not --
+
+
+def history_range(text: str) -> int:
+    """'5d', '2w', '1y', '12h' (or 0 / none: no history) as milliseconds."""
+    text = text.strip().lower()
+    if text in ("0", "none", "off"):
+        return 0
+    for suffix, days in (("w", 7), ("y", 365)):
+        if text.endswith(suffix) and text[:-1].isdigit() and int(text[:-1]) > 0:
+            return int(text[:-1]) * days * 86_400_000
+    try:
+        return duration_ms(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a range: use e.g. 12h, 5d, 2w, 1y, or 0 for none"
+        ) from None
+
+
+def _pause(text: str) -> int:
+    return 0 if text.strip() == "0" else duration_ms(text)
 
 
 def _symbols(text: str) -> tuple[str, ...]:
@@ -198,9 +219,41 @@ class ProducerSettings:
         "the fleet's ZooKeeper session: a producer silent this long loses its symbols to others",
         _session,
     )
+    backfill_range_ms: int = option(
+        "--backfill-range",
+        "BACKFILL_RANGE",
+        "5d",
+        "history fetched when the producer starts following a symbol (at start, when it is "
+        "added, after a restart or a handover), which also fills the gap an outage left; "
+        "e.g. 1d, 5d, 1y; 0: none",
+        history_range,
+    )
+    backfill_interval: str = option(
+        "--backfill-interval",
+        "BACKFILL_INTERVAL",
+        "1m",
+        f"bar size of that history: {_choices(tuple(BAR_INTERVALS))}",
+        one_of(tuple(BAR_INTERVALS)),
+    )
+    backfill_daily_range_ms: int = option(
+        "--backfill-daily-range",
+        "BACKFILL_DAILY_RANGE",
+        "1y",
+        "daily bars fetched beside that history, for charts of months (when the source has "
+        "them and BACKFILL_INTERVAL is finer); 0: none",
+        history_range,
+    )
+    backfill_pause_ms: int = option(
+        "--backfill-pause",
+        "BACKFILL_PAUSE",
+        "500ms",
+        "pause between two history requests to a polled source (429s back off further)",
+        _pause,
+    )
     log_level: str = LOG_LEVEL.field()
     bootstrap_servers: str = BOOTSTRAP_SERVERS.field()
     ticks_topic: str = TICKS_TOPIC_OPTION.field()
+    bars_topic: str = BARS_TOPIC_OPTION.field()
     dead_letter_topic: str = DEAD_LETTER_TOPIC_OPTION.field()
     topic_partitions: int = option(
         "--topic-partitions",

@@ -66,6 +66,7 @@ def _query(args: argparse.Namespace, settings: StorageSettings) -> int:
             start=args.start,
             end=args.end,
             window_ms=args.window,
+            bars=args.bars,
             limit=args.limit,
         )
     except QueryError as e:

@@ -45,6 +45,7 @@ class StorageCounters(Counters):
     batches: int = 0
     ticks: int = 0
     aggregates: int = 0
+    bars: int = 0
     refused: int = 0
     retries: int = 0
 
@@ -58,6 +59,7 @@ class StorageLoop:
         *,
         ticks_topic: str,
         aggregates_topic: str,
+        bars_topic: str | None = None,
         batch_size: int,
         stop: threading.Event,
         backoff: Backoff | None = None,
@@ -68,6 +70,7 @@ class StorageLoop:
         self._dead_letters = dead_letters
         self._ticks_topic = ticks_topic
         self._aggregates_topic = aggregates_topic
+        self._bars_topic = bars_topic
         self._batch_size = batch_size
         self._stop = stop
         self._backoff = backoff or Backoff()
@@ -79,7 +82,8 @@ class StorageLoop:
         self._log = Throttled(logger)
 
     def run(self) -> StorageCounters:
-        logger.info("consuming topics=%s,%s", self._ticks_topic, self._aggregates_topic)
+        topics = (self._ticks_topic, self._aggregates_topic, self._bars_topic)
+        logger.info("consuming topics=%s", ",".join(t for t in topics if t))
         while not self._stop.is_set():
             self.step()
             self._report()
@@ -102,7 +106,7 @@ class StorageLoop:
         self._kafka_backoff.reset()
         if not batch:
             return 0
-        decoded = decode(batch, self._ticks_topic, self._aggregates_topic)
+        decoded = decode(batch, self._ticks_topic, self._aggregates_topic, self._bars_topic)
         one_by_one = self._unexpected_failures >= MAX_UNEXPECTED_FAILURES
         try:
             stored = self._store_each(decoded) if one_by_one else self._store(decoded)
@@ -133,6 +137,7 @@ class StorageLoop:
         c.batches += 1
         c.ticks += len(decoded.ticks)
         c.aggregates += len(decoded.aggregates)
+        c.bars += len(decoded.bars)
         c.refused += len(decoded.refused)
         logger.debug(
             "batch stored records=%d ticks=%d aggregates=%d refused=%d",
@@ -152,7 +157,7 @@ class StorageLoop:
                         self._dead_letters.send(pending)
                         pending = []
                     try:
-                        self._writer.write(decoded.ticks, decoded.aggregates)
+                        self._writer.write(decoded.ticks, decoded.aggregates, decoded.bars)
                     except WritesRefused as e:
                         logger.warning("%s; writing the batch row by row", short(str(e), 500))
                         self._write_each(decoded)
@@ -194,10 +199,12 @@ class StorageLoop:
             return False
         ticks = zip(decoded.ticks, decoded.tick_sources, strict=True)
         aggregates = zip(decoded.aggregates, decoded.aggregate_sources, strict=True)
+        bars = zip(decoded.bars, decoded.bar_sources, strict=True)
         singles = [Decoded(ticks=[t], tick_sources=[s]) for t, s in ticks]
         singles += [Decoded(aggregates=[a], aggregate_sources=[s]) for a, s in aggregates]
+        singles += [Decoded(bars=[b], bar_sources=[s]) for b, s in bars]
         for single in singles:
-            source = (single.tick_sources or single.aggregate_sources)[0]
+            source = (single.tick_sources or single.aggregate_sources or single.bar_sources)[0]
             try:
                 if not self._store(single):
                     return False
@@ -209,8 +216,9 @@ class StorageLoop:
         return True
 
     def _write_each(self, decoded: Decoded) -> None:
-        refused = self._writer.write_each(decoded.ticks, decoded.aggregates)
-        sources = {"tick": decoded.tick_sources, "aggregate": decoded.aggregate_sources}
+        refused = self._writer.write_each(decoded.ticks, decoded.aggregates, decoded.bars)
+        sources = {"tick": decoded.tick_sources, "aggregate": decoded.aggregate_sources,
+                   "bar": decoded.bar_sources}  # fmt: skip
         letters = [sources[r.kind][r.index].refused(r.reason) for r in refused]
         # Delivered before the commit like every dead letter; a failure here retries the batch.
         self._dead_letters.send(letters)

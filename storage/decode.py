@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.contract import Aggregate, ContractError, Tick, dead_letter
+from common.contract import Aggregate, Bar, ContractError, Tick, dead_letter
 
 STAGE = "storage"
 
@@ -40,10 +40,12 @@ class Source:
 class Decoded:
     ticks: list[Tick] = field(default_factory=list)
     aggregates: list[Aggregate] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
     # Parallel to ticks and aggregates: the record each one was read from.
     tick_sources: list[Source] = field(default_factory=list)
     aggregate_sources: list[Source] = field(default_factory=list)
+    bar_sources: list[Source] = field(default_factory=list)
     # The offset to commit per partition once this batch is stored: last offset + 1.
     next_offsets: dict[Any, int] = field(default_factory=dict)
     # The first offset per partition: where to read again if the batch cannot be handled.
@@ -51,16 +53,18 @@ class Decoded:
 
     @property
     def records(self) -> int:
-        return len(self.ticks) + len(self.aggregates) + len(self.refused)
+        return len(self.ticks) + len(self.aggregates) + len(self.bars) + len(self.refused)
 
 
 def decode(
     batch: Mapping[Any, Iterable[Any]],
     ticks_topic: str,
     aggregates_topic: str,
+    bars_topic: str | None = None,
     now: int | None = None,
 ) -> Decoded:
-    """Sort a poll's records into ticks, aggregates and refusals (never raises on bad data).
+    """Sort a poll's records into ticks, aggregates, bars and refusals (never raises on bad
+    data).
 
     A record is judged by the contract alone: its value must be a valid tick (or aggregate)
     and its key the symbol, as every producer of these topics writes them.
@@ -82,6 +86,9 @@ def decode(
                 elif record.topic == aggregates_topic:
                     out.aggregates.append(Aggregate.from_record(record.key, record.value, now))
                     out.aggregate_sources.append(source)
+                elif record.topic == bars_topic:
+                    out.bars.append(Bar.from_record(record.key, record.value, now))
+                    out.bar_sources.append(source)
                 else:
                     raise ContractError(f"record from unexpected topic {record.topic!r}")
             except ContractError as e:

@@ -1,4 +1,4 @@
-"""From contract objects to the rows and write timestamps of the three tables (pure functions)."""
+"""From contract objects to the rows and write timestamps of the tables (pure functions)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from cassandra.util import Date
 
-from common.contract import Aggregate, Tick
+from common.buckets import bar_bucket_day
+from common.contract import Aggregate, Bar, Tick
 
 DAY_MS = 86_400_000
 # Micros per milli: latest_prices' write timestamp is ts * 1000 + seq, so seq gets 1000 slots.
@@ -87,3 +88,30 @@ def aggregate_values(agg: Aggregate, ttl_s: int) -> tuple:
     return (agg.symbol, agg.window_ms, utc_day(agg.window_start), agg.window_start,
             agg.window_end, agg.open, agg.high, agg.low, agg.close, agg.avg, agg.vwap,
             agg.volume, agg.count, aggregate_timestamp(agg), ttl_s)  # fmt: skip
+
+
+def bar_bucket(interval: str, start_ms: int) -> Date:
+    """The `bars` partition of a bar, as the driver's `date` value (see common.buckets)."""
+    return Date(bar_bucket_day(interval, start_ms))
+
+
+def unique_bars(bars: Iterable[Bar]) -> list[Bar]:
+    """One bar per identity, the last delivered winning (a source's correction of a bar)."""
+    return list({b.identity: b for b in bars}.values())
+
+
+def bars_by_partition(bars: Sequence[Bar], size: int) -> Iterator[list[Bar]]:
+    """Bars grouped by their partition (symbol, interval, bucket), in chunks of at most `size`."""
+    groups: dict[tuple[str, str, int], list[Bar]] = {}
+    for b in bars:
+        key = (b.symbol, b.interval, bar_bucket(b.interval, b.start).days_from_epoch)
+        groups.setdefault(key, []).append(b)
+    for group in groups.values():
+        for i in range(0, len(group), size):
+            yield group[i : i + size]
+
+
+def bar_values(bar: Bar) -> tuple:
+    bucket = bar_bucket(bar.interval, bar.start)
+    return (bar.symbol, bar.interval, bucket, bar.start, bar.open, bar.high, bar.low,
+            bar.close, bar.volume, bar.source)  # fmt: skip

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("schema.cql")
 DEFAULT_KEYSPACE = "stocks"
-TABLES = ("ticks", "aggregates", "latest_prices")
+TABLES = ("ticks", "aggregates", "latest_prices", "bars")
 # Columns added to schema.cql after its first release: CREATE TABLE IF NOT EXISTS leaves an
 # existing table as it is, so these are added to it (table, column, type), idempotently.
 ADDED_COLUMNS = (("aggregates", "written_at", "timestamp"),)

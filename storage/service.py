@@ -63,6 +63,7 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
             dead_letters,
             ticks_topic=settings.ticks_topic,
             aggregates_topic=settings.aggregates_topic,
+            bars_topic=settings.bars_topic,
             batch_size=settings.batch_size,
             stop=stop,
         )
@@ -99,8 +100,9 @@ def _cassandra_writer(settings: StorageSettings, clusters: list) -> CassandraWri
 
 
 def _kafka_topics(settings: StorageSettings) -> list[str]:
-    """The three topics, created when missing; a dead-letter topic too small is warned of."""
-    topics = [settings.ticks_topic, settings.aggregates_topic, settings.dead_letter_topic]
+    """The topics, created when missing; a dead-letter topic too small is warned of."""
+    topics = [settings.ticks_topic, settings.aggregates_topic, settings.bars_topic,
+              settings.dead_letter_topic]  # fmt: skip
     created = ensure_topics(settings.bootstrap_servers, topics)
     try:
         check_dead_letters_fit(settings.bootstrap_servers, settings.dead_letter_topic)
@@ -116,6 +118,7 @@ def _consumer(settings: StorageSettings):
     return KafkaConsumer(
         settings.ticks_topic,
         settings.aggregates_topic,
+        settings.bars_topic,
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.consumer_group,
         client_id="stock-storage",

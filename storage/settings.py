@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.contract import BAR_INTERVALS
 from common.settings import (
     AGGREGATES_TOPIC_OPTION,
+    BARS_TOPIC_OPTION,
     BOOTSTRAP_SERVERS,
     CASSANDRA_CONSISTENCY,
     CASSANDRA_HOSTS,
@@ -100,6 +102,7 @@ class StorageSettings:
     bootstrap_servers: str = BOOTSTRAP_SERVERS.field()
     ticks_topic: str = TICKS_TOPIC_OPTION.field()
     aggregates_topic: str = AGGREGATES_TOPIC_OPTION.field()
+    bars_topic: str = BARS_TOPIC_OPTION.field()
     dead_letter_topic: str = DEAD_LETTER_TOPIC_OPTION.field()
     consumer_group: str = option(
         "--consumer-group",
@@ -152,11 +155,12 @@ class StorageSettings:
     log_level: str = LOG_LEVEL.field()
 
     def __post_init__(self) -> None:
-        topics = [self.ticks_topic, self.aggregates_topic, self.dead_letter_topic]
-        if len(set(topics)) != 3:
+        topics = [self.ticks_topic, self.aggregates_topic, self.bars_topic,
+                  self.dead_letter_topic]  # fmt: skip
+        if len(set(topics)) != len(topics):
             raise ValueError(
-                "--ticks-topic, --aggregates-topic and --dead-letter-topic must be three "
-                f"different topics, got {', '.join(topics)}"
+                "--ticks-topic, --aggregates-topic, --bars-topic and --dead-letter-topic must "
+                f"be four different topics, got {', '.join(topics)}"
             )
 
 
@@ -178,7 +182,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
         "query",
         help="print stored ticks, bars or latest prices",
         description="Print stored data: `query AAPL --last 1h`, `query AAPL --window 1m "
-        "--from 2025-08-27T13:30:00Z --to 2025-08-27T14:30:00Z`, `query latest`. "
+        "--from 2025-08-27T13:30:00Z --to 2025-08-27T14:30:00Z`, `query AAPL --bars 1d "
+        "--last 30d`, `query latest`. "
         "Times without an offset are UTC.",
     )
     query.add_argument("target", help="a symbol such as AAPL, or `latest` for every symbol")
@@ -186,10 +191,16 @@ def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
     span.add_argument("--last", type=duration_ms, help="the span up to now, e.g. 15m, 1h, 2d")
     span.add_argument("--from", dest="start", help="start time, ISO 8601 (e.g. 2025-08-27T13:30Z)")
     query.add_argument("--to", dest="end", help="end time, ISO 8601 (default: now)")
-    query.add_argument(
+    kind = query.add_mutually_exclusive_group()
+    kind.add_argument(
         "--window",
         type=duration_ms,
         help="show aggregates of this window size (e.g. 1m) instead of ticks",
+    )
+    kind.add_argument(
+        "--bars",
+        choices=tuple(BAR_INTERVALS),
+        help="show the source's history bars of this interval instead of ticks",
     )
     query.add_argument("--limit", type=positive_int, default=100, help="most rows shown")
     query.add_argument("--json", action="store_true", help="print JSON for scripts")

@@ -1,4 +1,4 @@
-"""Writing ticks and aggregates to Cassandra: prepared statements, executed concurrently."""
+"""Writing ticks, aggregates and bars to Cassandra: prepared statements, executed concurrently."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cassandra import InvalidRequest
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 
-from common.contract import Aggregate, Tick
+from common.contract import Aggregate, Bar, Tick
 from common.settings import KEYSPACE_PATTERN
 from storage import rows
 
@@ -52,7 +52,7 @@ def is_row_refusal(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class RefusedRow:
-    kind: str  # "tick" or "aggregate"
+    kind: str  # "tick", "aggregate" or "bar"
     index: int  # position in the list given to write_each
     reason: str
 
@@ -63,6 +63,7 @@ class WriteResult:
     aggregates: int
     latest: int
     requests: int
+    bars: int = 0
 
 
 class CassandraWriter:
@@ -87,6 +88,7 @@ class CassandraWriter:
         self._insert_tick: Any = None
         self._insert_latest: Any = None
         self._insert_aggregate: Any = None
+        self._insert_bar: Any = None
 
     def prepare(self) -> CassandraWriter:
         ks = self._keyspace  # validated in __init__: identifiers cannot be bind markers
@@ -105,6 +107,10 @@ class CassandraWriter:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, toTimestamp(now())) "
             "USING TIMESTAMP ? AND TTL ?"
         )
+        self._insert_bar = self._prepare(
+            f"INSERT INTO {ks}.bars (symbol, interval, bucket, start, open, high, low, close, "  # noqa: S608
+            "volume, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
         return self
 
     def _prepare(self, cql: str) -> Any:
@@ -113,15 +119,18 @@ class CassandraWriter:
         statement.is_idempotent = True
         return statement
 
-    def write(self, ticks: Sequence[Tick], aggregates: Sequence[Aggregate]) -> WriteResult:
+    def write(
+        self, ticks: Sequence[Tick], aggregates: Sequence[Aggregate], bars: Sequence[Bar] = ()
+    ) -> WriteResult:
         """Store everything, or raise WriteError. Returns what was written."""
         if self._insert_tick is None:
             raise RuntimeError("call prepare() before writing")
         unique = rows.unique_ticks(ticks)
         newest = rows.newest_per_symbol(unique)
         final = rows.final_aggregates(aggregates)
+        history = rows.unique_bars(bars)
         # A generator: the driver sends the first statements while the next are being built.
-        statements = ((s, None) for s in self._statements(unique, newest, final))
+        statements = ((s, None) for s in self._statements(unique, newest, final, history))
         try:
             results = execute_concurrent(
                 self._session,
@@ -143,10 +152,10 @@ class CassandraWriter:
                 f"{len(failures)} of {len(results)} writes failed, first: "
                 f"{type(failures[0]).__name__}: {failures[0]}"
             )
-        return WriteResult(len(unique), len(final), len(newest), len(results))
+        return WriteResult(len(unique), len(final), len(newest), len(results), len(history))
 
     def write_each(
-        self, ticks: Sequence[Tick], aggregates: Sequence[Aggregate]
+        self, ticks: Sequence[Tick], aggregates: Sequence[Aggregate], bars: Sequence[Bar] = ()
     ) -> list[RefusedRow]:
         """Write row by row; return the rows Cassandra refuses as invalid.
 
@@ -166,6 +175,10 @@ class CassandraWriter:
             reason = self._execute_each((self._insert_aggregate, values))
             if reason:
                 refused.append(RefusedRow("aggregate", i, reason))
+        for i, bar in enumerate(bars):
+            reason = self._execute_each((self._insert_bar, rows.bar_values(bar)))
+            if reason:
+                refused.append(RefusedRow("bar", i, reason))
         return refused
 
     def _execute_each(self, *writes: tuple[Any, tuple]) -> str | None:
@@ -185,7 +198,11 @@ class CassandraWriter:
         return None
 
     def _statements(
-        self, ticks: Sequence[Tick], newest: Sequence[Tick], aggregates: Sequence[Aggregate]
+        self,
+        ticks: Sequence[Tick],
+        newest: Sequence[Tick],
+        aggregates: Sequence[Aggregate],
+        bars: Sequence[Bar] = (),
     ) -> Iterator[Any]:
         for chunk in rows.by_partition(ticks, self._rows_per_batch):
             if len(chunk) == 1:
@@ -200,3 +217,13 @@ class CassandraWriter:
             yield self._insert_latest.bind(rows.latest_values(tick))
         for agg in aggregates:
             yield self._insert_aggregate.bind(rows.aggregate_values(agg, self._aggregates_ttl_s))
+        # A backfill's bars come a symbol at a time, oldest first: whole partitions per batch.
+        for chunk in rows.bars_by_partition(bars, self._rows_per_batch):
+            if len(chunk) == 1:
+                yield self._insert_bar.bind(rows.bar_values(chunk[0]))
+                continue
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for bar in chunk:
+                batch.add(self._insert_bar, rows.bar_values(bar))
+            batch.is_idempotent = True
+            yield batch

@@ -23,6 +23,13 @@ from stack.endpoints import Endpoints
 # The endpoints of the real services every integration test runs on.
 Services = Endpoints
 
+# Stages started by tests inherit this environment. A producer backfills 5 days of bars per
+# symbol when it starts (BACKFILL_RANGE); tests about something else would each publish and
+# store tens of thousands of bars nobody reads, onto one shared topic. So history is off unless
+# a test turns it on (tests/integration/history), and each session has a bars topic of its own.
+os.environ.setdefault("BACKFILL_RANGE", "0")
+os.environ.setdefault("BARS_TOPIC", f"pytest-bars-{uuid.uuid4().hex[:8]}")
+
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:

@@ -1,6 +1,10 @@
 // The dashboard page: prices table, candlestick chart and health, kept live by /api/live.
 // Stored data comes from the JSON API; live ticks move the last price and the current candle
 // until the stored aggregates (reloaded every few seconds) replace what the page built itself.
+// The chart's candles (/api/candles) join the source's history to the pipeline's aggregates.
+// The time axis places candles side by side: nights, weekends and holidays (no candles) take
+// no room, as on market charts, while a short hole inside a session (GAP_SHOWN_MS at most of
+// missing intraday candles, more than WEEKEND_DAYS missing days) is drawn as a gap.
 "use strict";
 
 const LWC = window.LightweightCharts;
@@ -8,12 +12,15 @@ const BAR_REFRESH_MS = 10000;
 const LATEST_REFRESH_MS = 30000;
 const HEALTH_REFRESH_MS = 5000;
 const DAY_MS = 86400000;
+const GAP_SHOWN_MS = 30 * 60000;
+const WEEKEND_DAYS = 4;
+const MAX_GAP_SLOTS = 120;
 
 const state = {
   windows: [],
   windowMs: 60000,
   symbol: null,
-  rangeMs: 4 * 3600000,
+  rangeMs: DAY_MS,
   custom: null, // {from, to} in ms, or null for "up to now"
   bars: [], // oldest first: {t, open, high, low, close, volume}
   rows: new Map(), // symbol -> {tr, price, ts, seq, dayOpen, dayOfOpen}
@@ -98,10 +105,34 @@ function volumeBar(bar) {
   };
 }
 
+// Blank slots for the candles missing between a and b when the hole is a real gap (see top).
+function gapSlots(a, b) {
+  const step = state.windowMs;
+  const missing = Math.round((b.t - a.t) / step) - 1;
+  if (missing <= 0) return [];
+  const shown = step >= DAY_MS ? missing > WEEKEND_DAYS : missing * step <= GAP_SHOWN_MS;
+  if (!shown) return [];
+  const slots = [];
+  for (let i = 1; i <= Math.min(missing, MAX_GAP_SLOTS); i++) slots.push({ time: (a.t + i * step) / 1000 });
+  return slots;
+}
+
 function drawAll() {
-  candleSeries.setData(state.bars.map(candle));
-  volumeSeries.setData(state.bars.map(volumeBar));
+  const candles = [];
+  const volumes = [];
+  state.bars.forEach((bar, i) => {
+    if (i > 0) {
+      const blanks = gapSlots(state.bars[i - 1], bar);
+      candles.push(...blanks);
+      volumes.push(...blanks);
+    }
+    candles.push(candle(bar));
+    volumes.push(volumeBar(bar));
+  });
+  candleSeries.setData(candles);
+  volumeSeries.setData(volumes);
   $("chart").dataset.candles = String(state.bars.length);
+  $("chart").dataset.historyCandles = String(state.bars.filter((b) => b.history).length);
 }
 
 function isLive() {
@@ -133,7 +164,8 @@ function applyTick(ts, price, volume) {
 
 function range() {
   if (state.custom) return state.custom;
-  const to = Date.now() + state.windowMs; // include the window in progress
+  // Include the window in progress (the API takes times up to a day ahead, so an hour at most).
+  const to = Date.now() + Math.min(state.windowMs, 3600000);
   return { from: to - state.rangeMs - state.windowMs, to };
 }
 
@@ -144,13 +176,13 @@ async function loadBars(fit) {
   const q = new URLSearchParams({ symbol: state.symbol, window: String(state.windowMs), from, to });
   let body;
   try {
-    body = await getJSON(`/api/bars?${q}`);
+    body = await getJSON(`/api/candles?${q}`);
   } catch (e) {
     $("chart-note").textContent = `Bars not loaded: ${e.message}`;
     return;
   }
   if (seq !== state.loadSeq) return; // a newer request (another symbol or window) took over
-  const stored = body.bars;
+  const stored = body.candles;
   const lastStored = stored.length ? stored[stored.length - 1].t : -Infinity;
   // Candles the page built from live ticks after the newest stored one stay until stored.
   const liveAfter = state.bars.filter((b) => b.live && b.t > lastStored);
@@ -159,9 +191,11 @@ async function loadBars(fit) {
   if (seq !== state.loadSeq) return;
   drawAll();
   $("chart").dataset.storedCandles = String(stored.length);
-  const what = `${stored.length} stored ${fmtWindow(state.windowMs)} bars of ${state.symbol}`;
+  const history = stored.filter((b) => b.history).length;
+  const what = `${stored.length} stored ${fmtWindow(state.windowMs)} candles of ${state.symbol}`;
+  const whence = history ? ` (${history} from the source's history)` : "";
   $("chart-note").textContent = stored.length
-    ? `${what}; the last candle moves with each tick.`
+    ? `${what}${whence}; the last candle moves with each tick.`
     : `${what} in this range yet (the processor writes a window once it closes); live ticks draw the current candle.`;
   if (fit) chart.timeScale().fitContent();
 }
@@ -336,21 +370,41 @@ function toLocalInput(ms) {
   return new Date(ms).toISOString().slice(0, 19);
 }
 
+function showTimes() {
+  chart.applyOptions({
+    timeScale: { timeVisible: state.windowMs < DAY_MS, secondsVisible: state.windowMs < 60000 },
+  });
+}
+
+// A range of days asks for coarser candles: 5-minute ones for days, daily ones for months.
+function fitWindow() {
+  const sizes = state.windows.map((w) => w.ms);
+  let wanted = state.windowMs;
+  if (state.rangeMs > 7 * DAY_MS) wanted = DAY_MS;
+  else if (state.rangeMs > DAY_MS) wanted = sizes.includes(300000) ? 300000 : 60000;
+  else if (state.windowMs >= DAY_MS) wanted = sizes.includes(60000) ? 60000 : sizes[0];
+  if (wanted === state.windowMs) return;
+  state.windowMs = wanted;
+  $("window").value = String(wanted);
+  showTimes();
+  remember();
+}
+
 function setupControls(config) {
-  state.windows = config.windows;
+  state.windows = (config.chart_windows || config.windows).slice();
   const wanted = new URLSearchParams(location.search).get("window");
   const match = config.windows.find((w) => w.label === wanted);
   state.windowMs = match ? match.ms : config.default_window_ms;
-  for (const w of config.windows) $("window").add(new Option(w.label, String(w.ms)));
+  for (const w of state.windows) $("window").add(new Option(w.label, String(w.ms)));
   $("window").value = String(state.windowMs);
   $("window").addEventListener("change", () => {
     state.windowMs = Number($("window").value);
-    chart.applyOptions({ timeScale: { secondsVisible: state.windowMs < 60000 } });
+    showTimes();
     state.bars = [];
     remember();
     loadBars(true);
   });
-  chart.applyOptions({ timeScale: { secondsVisible: state.windowMs < 60000 } });
+  showTimes();
   $("symbol").addEventListener("change", () => selectSymbol($("symbol").value));
   $("range").addEventListener("change", () => {
     const value = $("range").value;
@@ -363,6 +417,7 @@ function setupControls(config) {
     }
     state.rangeMs = Number(value);
     state.custom = null;
+    fitWindow();
     state.bars = [];
     loadBars(true);
   });
@@ -494,7 +549,12 @@ async function start() {
   else connect();
   await loadLatest();
   loadHealth();
-  setInterval(() => loadBars(false), BAR_REFRESH_MS);
+  // Coarse candles change slowly, and each reload of them reads days of minutes.
+  const refresh = () => {
+    loadBars(false);
+    setTimeout(refresh, state.windowMs >= 300000 ? 3 * BAR_REFRESH_MS : BAR_REFRESH_MS);
+  };
+  setTimeout(refresh, BAR_REFRESH_MS);
   setInterval(loadLatest, LATEST_REFRESH_MS);
   setInterval(loadHealth, HEALTH_REFRESH_MS);
   document.body.dataset.ready = "1";

@@ -7,6 +7,8 @@ A source yields, in the order it learnt them:
 - `NoData`: the source answered but has nothing for the symbol (market data missing);
 - `Failed`: a request that did not get an answer (timeouts, HTTP errors after retries).
 
+History (`bars()`, see `History`) is the same four outcomes with a `Bar` in place of the tick.
+
 Polled sources (yahoo, stooq, finnhub) answer one round per `fetch()`; streaming sources
 (simulated, replay) pace themselves and yield until done or stopped. A polled source never raises
 out of a round: whatever goes wrong with one request (a parser meeting something it did not
@@ -23,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from common.contract import Tick, short
+from common.contract import Bar, Tick, short
 from producer.http_client import HttpClient
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,47 @@ class Failed:
 
 
 Item = Tick | Rejected | NoData | Failed
+BarItem = Bar | Rejected | NoData | Failed
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class BarLimit:
+    """What a source serves of one interval: `span_ms` the most one request may ask for,
+    `reach_ms` how far back from now it goes (0: as far as it has)."""
+
+    span_ms: int
+    reach_ms: int = 0
+
+
+class History:
+    """A source's past as bars. `BAR_LIMITS` names the intervals it serves; `bars()` never
+    raises: whatever goes wrong with a request is a `Failed` naming the source and symbol."""
+
+    name: str
+    BAR_LIMITS: dict[str, BarLimit] = {}
+
+    def fetch_bars(
+        self, symbol: str, interval: str, start_ms: int, end_ms: int
+    ) -> Iterable[BarItem]:
+        raise NotImplementedError
+
+    def bars(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> Iterator[BarItem]:
+        """The bars of `symbol` that start in [start_ms, end_ms), as the source gives them
+        (unvalidated: the publisher judges each one against the contract)."""
+        if interval not in self.BAR_LIMITS:
+            served = ", ".join(self.BAR_LIMITS) or "none"
+            yield Failed(f"{self.name}: no {interval} bars (serves: {served})", (symbol,))
+            return
+        try:
+            items = list(self.fetch_bars(symbol, interval, start_ms, end_ms))
+        except Exception as e:  # noqa: BLE001 - one request's surprise must not end a backfill
+            logger.exception(
+                "source=%s symbol=%s: unexpected failure in history", self.name, symbol
+            )
+            items = [Failed(f"{self.name}: unexpected {type(e).__name__}: {short(e)}", (symbol,))]
+        yield from items
 
 
 def clip(raw: bytes) -> bytes:
@@ -68,7 +111,7 @@ def load_json(body: bytes) -> tuple[object, str | None]:
         return None, f"not JSON ({type(e).__name__})"
 
 
-class PolledSource(ABC):
+class PolledSource(History, ABC):
     """A source asked for quotes every interval, over HTTP through one shared client."""
 
     name: str
@@ -104,7 +147,7 @@ class PolledSource(ABC):
         self._http.close()
 
 
-class StreamSource(ABC):
+class StreamSource(History, ABC):
     """A source that produces ticks at its own pace until it ends or `stop` is set."""
 
     name: str

@@ -17,6 +17,10 @@ milliseconds, a price of 0) goes to the dead-letter topic, never silently fixed;
 that cannot be read at all, with its line number. Bytes that are not UTF-8 are kept as they were
 in the dead letter.
 
+History: the file's ticks of a symbol rolled into bars of the interval asked, the whole file
+whatever the range (a replay's times are its own, not now's); rows refused as ticks are left out
+of the bars, and the live replay dead-letters them.
+
 Pacing follows the file's own timestamps from its first row. The file must be in time order per
 symbol, because `seq` (ticks of one symbol in the same millisecond) is counted as rows go by; a
 row that goes back in time for its symbol is refused to the dead-letter topic.
@@ -29,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from common.contract import Tick, short
+from common.contract import BAR_INTERVALS, Bar, Tick, short
 from common.times import epoch_ms
 from producer.replay_format import (
     REQUIRED_COLUMNS,
@@ -38,7 +42,7 @@ from producer.replay_format import (
     open_csv,
     rows_of,
 )
-from producer.sources.base import Item, Rejected, StreamSource
+from producer.sources.base import DAY_MS, BarItem, BarLimit, Item, NoData, Rejected, StreamSource
 
 
 def parse_timestamp(text: str) -> int:
@@ -114,8 +118,36 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
+def replay_bars(path: Path, symbol: str, interval: str) -> Iterator[Bar]:
+    """The file's valid ticks of `symbol` as bars of `interval`, in time order."""
+    step = BAR_INTERVALS[interval]
+    bar: list | None = None  # [start, open, high, low, close, volume]
+    for item in read_replay(path, [symbol]):
+        if not isinstance(item, Tick):
+            continue
+        try:
+            tick = item.validated()
+        except ValueError:
+            continue
+        start = tick.ts - tick.ts % step
+        if bar is not None and bar[0] == start:
+            bar[2] = max(bar[2], tick.price)
+            bar[3] = min(bar[3], tick.price)
+            bar[4] = tick.price
+            bar[5] += tick.volume
+            continue
+        if bar is not None:
+            yield Bar(symbol, interval, *bar, "replay")
+        bar = [start, tick.price, tick.price, tick.price, tick.price, tick.volume]
+    if bar is not None:
+        yield Bar(symbol, interval, *bar, "replay")
+
+
 class ReplaySource(StreamSource):
     name = "replay"
+    BAR_LIMITS = {  # noqa: RUF012 - a class constant, read only
+        interval: BarLimit(span_ms=100 * 366 * DAY_MS) for interval in BAR_INTERVALS
+    }
 
     def __init__(
         self,
@@ -131,6 +163,16 @@ class ReplaySource(StreamSource):
         self._clock = clock
         # Paces the replay; returns True when stopped. Tests pass a fake that moves `clock`.
         self._wait = stop.wait if wait is None else wait
+
+    def fetch_bars(
+        self, symbol: str, interval: str, start_ms: int, end_ms: int
+    ) -> Iterator[BarItem]:
+        found = False
+        for bar in replay_bars(self._path, symbol, interval):
+            found = True
+            yield bar
+        if not found:
+            yield NoData(symbol, f"the replay file has no ticks of {symbol}")
 
     def stream(self, symbols: Sequence[str]) -> Iterator[Item]:
         rows = read_replay(self._path, symbols or None)

@@ -6,6 +6,10 @@ symbol. Date and time are Stooq's server time, Europe/Warsaw (a US close at 16:0
 as 22:00), which is how they are read here. Numbers are passed on as written (a volume of 1e999
 is infinity, NaN is NaN): the contract judges them when the tick is published.
 
+History: GET {base}/q/d/l/?s=aapl.us&i=d&d1=YYYYMMDD&d2=YYYYMMDD answers daily bars as
+`Date,Open,High,Low,Close,Volume` (Volume absent for some indices), oldest first; a symbol Stooq
+does not know answers `No data`. Each bar starts at 00:00 UTC of its trading date (the contract).
+
 Symbols: a plain US ticker (AAPL) is asked as `aapl.us`; one that already names its market
 (BMW.DE) is asked as written, lower-cased.
 """
@@ -16,15 +20,19 @@ import csv
 import io
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from common.contract import SYMBOL_PATTERN, Tick, short
+from common.contract import SYMBOL_PATTERN, Bar, Tick, short
 from producer.http_client import SourceError
 from producer.sources.base import (
+    DAY_MS,
+    BarItem,
+    BarLimit,
     Failed,
     Item,
+    NoData,
     PolledSource,
     Rejected,
     clip,
@@ -44,6 +52,7 @@ def stooq_symbol(symbol: str) -> str:
 
 class StooqSource(PolledSource):
     name = "stooq"
+    BAR_LIMITS = {"1d": BarLimit(span_ms=50 * 366 * DAY_MS)}  # noqa: RUF012 - read only
 
     def min_interval_s(self, symbol_count: int) -> float:
         requests_per_round = -(-symbol_count // SYMBOLS_PER_REQUEST)
@@ -67,6 +76,66 @@ class StooqSource(PolledSource):
             yield Failed(f"stooq: HTTP {response.status}", symbols)
             return
         yield from parse_quotes(response.body, names)
+
+    def fetch_bars(
+        self, symbol: str, interval: str, start_ms: int, end_ms: int
+    ) -> Iterator[BarItem]:
+        first = _day(start_ms).strftime("%Y%m%d")
+        last = _day(max(start_ms, end_ms - 1)).strftime("%Y%m%d")
+        name = quote(stooq_symbol(symbol), safe=".")
+        url = f"{self._base}/q/d/l/?s={name}&i=d&d1={first}&d2={last}"
+        try:
+            response = self._http.get(url)
+        except SourceError as e:
+            yield Failed(f"stooq: {e}", (symbol,))
+            return
+        if response.status >= 400:
+            yield Failed(f"stooq: HTTP {response.status} for the history of {symbol}", (symbol,))
+            return
+        yield from parse_history(symbol, response.body)
+
+
+def _day(ms: int) -> date:
+    return datetime.fromtimestamp(ms / 1000, UTC).date()
+
+
+def parse_history(symbol: str, body: bytes) -> Iterator[BarItem]:
+    """The daily bars of a Stooq history CSV (unvalidated), or why there are none; never raises."""
+    if body.strip().lower() == b"no data":
+        yield NoData(symbol, f"stooq has no daily bars for {symbol} in that range")
+        return
+    try:
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    except (UnicodeDecodeError, csv.Error) as e:
+        yield Rejected(f"stooq: the history of {symbol} is not CSV text ({type(e).__name__})",
+                       clip(body), symbol)  # fmt: skip
+        return
+    header = [c.strip().lower() for c in rows[0]] if rows else []
+    if header[:5] != _HISTORY_HEADER[:5] or len(header) > len(_HISTORY_HEADER):
+        yield Rejected(f"stooq: the history of {symbol} is not the daily CSV", clip(body), symbol)
+        return
+    for row in rows[1:]:
+        if not row:
+            continue
+        raw = clip(",".join(row).encode("utf-8", "surrogateescape"))
+        if len(row) != len(header):
+            yield Rejected(f"stooq: a history row of {symbol} has {len(row)} fields, "
+                           f"not {len(header)}", raw, symbol)  # fmt: skip
+            continue
+        try:
+            day = date.fromisoformat(row[0].strip())
+            start = (day - _EPOCH).days * DAY_MS
+            open_, high, low, close = (_number(v) for v in row[1:5])
+            volume = _number(row[5]) if len(row) > 5 and row[5].strip() else 0
+        except (ValueError, OverflowError) as e:
+            why = short(str(e))
+            yield Rejected(f"stooq: a history row of {symbol} does not parse ({why})", raw, symbol)
+            continue
+        yield Bar(symbol, "1d", start, open_, high, low, close, volume, "stooq")
+
+
+_HISTORY_HEADER = ["date", "open", "high", "low", "close", "volume"]
+_EPOCH = date(1970, 1, 1)
 
 
 def parse_quotes(body: bytes, names: dict[str, str]) -> Iterator[Item]:

@@ -157,10 +157,10 @@ def test_a_record_that_keeps_failing_unexpectedly_is_dead_lettered_alone(
     from storage.writer import CassandraWriter
 
     class FailsOnOneSymbol(CassandraWriter):
-        def write(self, ticks, aggregates):
+        def write(self, ticks, aggregates, bars=()):
             if any(t.symbol == "BOOM" for t in ticks):
                 raise KeyError("a bug this record sets off")
-            return super().write(ticks, aggregates)
+            return super().write(ticks, aggregates, bars)
 
     s = storage_settings
     valid = _valid(40, seed=4)

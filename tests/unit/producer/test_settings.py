@@ -73,6 +73,8 @@ def test_every_option_has_its_env_twin(tmp_path):
         "SIM_SEED": "-4", "SIM_RATE": "0", "SIM_START": "1750000000000",
         "FINNHUB_API_KEY": "k3y", "ZOOKEEPER_HOSTS": "z1:2181,z2:2181",
         "FLEET_CHROOT": "/fleet/a", "ZOOKEEPER_SESSION_TIMEOUT": "10s",
+        "BACKFILL_RANGE": "2w", "BACKFILL_INTERVAL": "5m", "BACKFILL_PAUSE": "0",
+        "BARS_TOPIC": "b", "BACKFILL_DAILY_RANGE": "0",
     }  # fmt: skip
     assert set(env) == set(env_names())
     s = parse_settings([], env)
@@ -94,6 +96,10 @@ def test_every_option_has_its_env_twin(tmp_path):
     assert (s.coordinator, s.fleet_chroot, s.session_timeout_ms) == (
         "z1:2181,z2:2181", "/fleet/a", 10_000
     )  # fmt: skip
+    assert (s.backfill_range_ms, s.backfill_interval, s.backfill_pause_ms, s.bars_topic) == (
+        14 * 86_400_000, "5m", 0, "b"
+    )  # fmt: skip
+    assert s.backfill_daily_range_ms == 0
 
 
 # A value each variable must refuse; the test below fails for an option added without one.
@@ -127,6 +133,11 @@ BAD_ENV = {
     "SIM_SEED": "forty-two",
     "SIM_RATE": "nan",
     "SIM_START": "yesterday",
+    "BACKFILL_RANGE": "a while",
+    "BACKFILL_INTERVAL": "1h",
+    "BACKFILL_PAUSE": "-1s",
+    "BACKFILL_DAILY_RANGE": "-1y",
+    "BARS_TOPIC": "bars?",
     "FINNHUB_API_KEY": "two words",
 }
 

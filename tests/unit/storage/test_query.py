@@ -42,7 +42,7 @@ def test_from_to_accept_iso_with_offsets_and_read_naive_times_as_utc():
         ({"target": "$$$"}, "not valid"),
         ({"target": "AAPL", "start": "2025-08-27T01:00Z", "end": "2025-08-27T00:00Z"}, "empty"),
         ({"target": "AAPL", "start": "yesterday"}, "not a time"),
-        ({"target": "AAPL", "last_ms": 32 * DAY}, "at most 31 days"),
+        ({"target": "AAPL", "last_ms": 32 * DAY}, "at most 31d"),
         ({"target": "AAPL", "last_ms": 60_000, "end": "2025-08-27T00:00Z"}, "--last"),
         ({"target": "latest", "window_ms": 60_000}, "no range"),
     ],
@@ -67,4 +67,4 @@ def test_latest_table_lists_each_symbol_with_its_time():
     assert "AAPL" in text and "230.49" in text and "2025-08-27T00:30:00.000+00:00" in text
     assert text.endswith("(1 rows)")
     empty = to_table([], QueryRequest("AAPL", NOW - 60_000, NOW, 60_000))
-    assert empty.startswith("no 1m bars for AAPL")
+    assert empty.startswith("no 1m aggregates for AAPL")

@@ -7,7 +7,7 @@ from storage.settings import replication
 def test_schema_renders_for_another_keyspace_with_nothing_of_the_default_left():
     statements = schema.render("ks_test_1", replication("NetworkTopologyStrategy:dc1=3"))
     kinds = [k for k, _ in statements]
-    assert kinds == ["keyspace", "table", "table", "table"]
+    assert kinds == ["keyspace", "table", "table", "table", "table"]
     text = "\n".join(cql for _, cql in statements)
     assert "stocks" not in text
     assert statements[0][1].startswith("CREATE KEYSPACE IF NOT EXISTS ks_test_1 WITH")

@@ -116,4 +116,4 @@ def test_topics_must_differ(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--ticks-topic", "same", "--aggregates-topic", "same", "init-schema"])
     assert exc.value.code == 2
-    assert "three different topics" in capsys.readouterr().err
+    assert "four different topics" in capsys.readouterr().err
