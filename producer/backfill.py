@@ -44,8 +44,8 @@ class BackfillResult:
 def windows(
     source: History, interval: str, range_ms: int, now_ms: int
 ) -> Iterator[tuple[int, int]]:
-    """[start, end) of each request for `range_ms` of complete `interval` bars up to now, oldest
-    first; the range is cut to what the source keeps."""
+    """[start, end) of each request for `range_ms` of complete `interval` bars up to `now_ms`,
+    oldest first; the range is cut to what the source keeps."""
     step = BAR_INTERVALS[interval]
     limit = source.BAR_LIMITS[interval]
     end = now_ms - now_ms % step
@@ -97,7 +97,7 @@ class Backfill:
     def run(self, symbols: Iterable[str], interval: str, range_ms: int) -> BackfillResult:
         """Fetch and publish; stops between requests when the stop flag is set."""
         result = BackfillResult()
-        now = int(self._clock() * 1000)
+        now = self._source.history_end_ms(int(self._clock() * 1000))
         spans = list(windows(self._source, interval, range_ms, now))
         for symbol in symbols:
             for start, end in spans:

@@ -80,6 +80,10 @@ class History:
     ) -> Iterable[BarItem]:
         raise NotImplementedError
 
+    def history_end_ms(self, now_ms: int) -> int:
+        """Where this source's past ends: now, unless its live prices start at another time."""
+        return now_ms
+
     def bars(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> Iterator[BarItem]:
         """The bars of `symbol` that start in [start_ms, end_ms), as the source gives them
         (unvalidated: the publisher judges each one against the contract)."""

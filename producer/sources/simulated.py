@@ -165,6 +165,10 @@ class SimulatedSource(StreamSource):
         # Paces the stream; returns True when stopped. Tests pass a fake that moves `clock`.
         self._wait = stop.wait if wait is None else wait
 
+    def history_end_ms(self, now_ms: int) -> int:
+        # The live walk starts at SIM_START when one is set: the past ends there.
+        return now_ms if self._start_ms is None else self._start_ms
+
     def fetch_bars(
         self, symbol: str, interval: str, start_ms: int, end_ms: int
     ) -> Iterator[BarItem]:

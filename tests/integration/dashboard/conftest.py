@@ -68,6 +68,7 @@ def dashboard_env(services, topics: dict[str, str], keyspace: str, port: int) ->
         "TICKS_TOPIC": topics["ticks"],
         "AGGREGATES_TOPIC": topics["aggregates"],
         "DEAD_LETTER_TOPIC": topics["dead_letters"],
+        "BARS_TOPIC": topics["bars"],
         "CASSANDRA_HOSTS": ",".join(services.cassandra_hosts),
         "CASSANDRA_PORT": str(services.cassandra_port),
         "CASSANDRA_KEYSPACE": keyspace,
@@ -85,6 +86,7 @@ def topics(make_topic) -> dict[str, str]:
         "ticks": make_topic(partitions=3, suffix="_t"),
         "aggregates": make_topic(partitions=2, suffix="_a"),
         "dead_letters": make_topic(partitions=1, suffix="_d"),
+        "bars": make_topic(partitions=2, suffix="_b"),
     }
 
 
@@ -114,6 +116,7 @@ def storage_settings_for(services, topics, schema_keyspace) -> StorageSettings:
         ticks_topic=topics["ticks"],
         aggregates_topic=topics["aggregates"],
         dead_letter_topic=topics["dead_letters"],
+        bars_topic=topics["bars"],
         consumer_group=f"pytest-storage-{uuid.uuid4().hex[:8]}",
         cassandra_hosts=tuple(services.cassandra_hosts),
         cassandra_port=services.cassandra_port,
