@@ -119,9 +119,9 @@ stack-resolve: $(VENV_STAMP) ## fetch the Kafka, Cassandra and Spark-connector j
 	$(PYTHON) -m stack resolve
 
 .PHONY: bench bench-pipeline bench-faults bench-fleet bench-idle bench-producer bench-processor bench-storage cqlsh
-.PHONY: dashboard bench-dashboard
+.PHONY: dashboard bench-dashboard bench-history backfill
 
-bench: bench-pipeline bench-faults bench-fleet bench-idle bench-producer bench-processor bench-storage bench-dashboard ## run every benchmark (prints figures)
+bench: bench-pipeline bench-faults bench-fleet bench-idle bench-producer bench-processor bench-storage bench-dashboard bench-history ## run every benchmark (prints figures)
 
 bench-pipeline: $(VENV_STAMP) ## whole pipeline at fixed offered rates: per-stage throughput, end-to-end latency
 	$(PYTHON) -m bench.pipeline
@@ -161,6 +161,15 @@ symbols-set: $(VENV_STAMP) ## SYMBOLS=AAPL,MSFT make symbols-set: exactly these 
 	@test -n "$(SYMBOLS)" || { echo "make symbols-set: give SYMBOLS=..."; exit 2; }
 	@sh -c '$(SYMBOLS_CLI)' symbols set "$(SYMBOLS)"
 
+# History into the bars topic (storage keeps it in the bars table): in make up's producer
+# container when one runs, else natively against the running stack.
+BACKFILL_CLI = if $(COMPOSE) ps --status running --services 2>/dev/null | grep -qx producer; then \
+	$(COMPOSE) exec -T producer python -m producer backfill "$$@"; \
+	else $(PYTHON) -m producer backfill "$$@"; fi
+backfill: $(VENV_STAMP) ## SYMBOLS=AAPL,MSFT RANGE=5d INTERVAL=1m make backfill: a source's history into Cassandra
+	@test -n "$(SYMBOLS)" || { echo "make backfill: give SYMBOLS=... (and RANGE=5d INTERVAL=1m)"; exit 2; }
+	@sh -c '$(BACKFILL_CLI)' backfill "$(SYMBOLS)" --range "$(or $(RANGE),5d)" --interval "$(or $(INTERVAL),1m)"
+
 cqlsh: $(VENV_STAMP) ## open cqlsh on whichever stack runs: the compose container, else the native node
 	@if $(COMPOSE) ps --status running --services 2>/dev/null | grep -qx cassandra; then \
 		$(COMPOSE) exec cassandra cqlsh; \
@@ -173,3 +182,6 @@ dashboard: $(VENV_STAMP) ## the dashboard alone, on running services: http://127
 
 bench-dashboard: $(VENV_STAMP) ## dashboard: tick->page latency in chromium, 100 live clients' CPU, /api/bars for a day
 	$(PYTHON) -m bench.dashboard
+
+bench-history: $(VENV_STAMP) ## history: 195,000 backfilled bars/s into Cassandra, a new symbol's 5 days on the chart, a gap filled
+	$(PYTHON) -m bench.history

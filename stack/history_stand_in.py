@@ -51,8 +51,11 @@ def price_at(symbol: str, seconds: int) -> float:
     return round(_level(symbol) * math.exp(wave), 2)
 
 
-def session_minutes(start_s: int, end_s: int) -> list[int]:
-    """Unix seconds of each 1-minute bar of a session in [start_s, end_s)."""
+def session_minutes(start_s: int, end_s: int, always_open: bool = False) -> list[int]:
+    """Unix seconds of each 1-minute bar of a session in [start_s, end_s); `always_open`: a
+    market that trades every minute of every day (a crypto market)."""
+    if always_open:
+        return list(range(-(-start_s // 60) * 60, end_s, 60))
     found = []
     day = start_s // DAY_S * DAY_S
     while day < end_s:
@@ -66,13 +69,16 @@ def session_minutes(start_s: int, end_s: int) -> list[int]:
     return found
 
 
-def bars(symbol: str, interval: str, start_s: int, end_s: int) -> list[tuple]:
+def bars(
+    symbol: str, interval: str, start_s: int, end_s: int, always_open: bool = False
+) -> list[tuple]:
     """(seconds, open, high, low, close, volume) per bar; None values for a bar without trades."""
-    minutes = session_minutes(start_s - start_s % DAY_S, end_s)
+    minutes = session_minutes(start_s - start_s % DAY_S, end_s, always_open)
     step = {"1m": 60, "5m": 300, "1d": DAY_S}[interval]
     groups: dict[int, list[int]] = {}
     for t in minutes:
-        key = t - (t - SESSION_OPEN_S) % DAY_S if step == DAY_S else t - t % step
+        opens = 0 if always_open else SESSION_OPEN_S
+        key = t - (t - opens) % DAY_S if step == DAY_S else t - t % step
         groups.setdefault(key, []).append(t)
     out = []
     for key, ts in groups.items():
@@ -87,7 +93,9 @@ def bars(symbol: str, interval: str, start_s: int, end_s: int) -> list[tuple]:
     return out
 
 
-def yahoo_answer(symbol: str, query: dict[str, list[str]], now_s: int) -> tuple[int, bytes]:
+def yahoo_answer(
+    symbol: str, query: dict[str, list[str]], now_s: int, always_open: bool = False
+) -> tuple[int, bytes]:
     interval = query.get("interval", ["1m"])[0]
     if "period1" in query:
         start_s, end_s = int(query["period1"][0]), int(query["period2"][0])
@@ -101,7 +109,7 @@ def yahoo_answer(symbol: str, query: dict[str, list[str]], now_s: int) -> tuple[
         return 200, b"<html><body>Will be right back...</body></html>"
     if symbol == "HUGE":
         return 200, b'{"chart":{"result":[' + b" " * 5_000_000 + b"]}}"
-    rows = [] if symbol == NODATA else bars(symbol, interval, start_s, end_s)
+    rows = [] if symbol == NODATA else bars(symbol, interval, start_s, end_s, always_open)
     columns = {k: [r[i + 1] for r in rows] for i, k in enumerate(("open", "high", "low",
                                                                    "close", "volume"))}  # fmt: skip
     if symbol == "RAGGED":
@@ -150,11 +158,14 @@ def stooq_answer(name: str, query: dict[str, list[str]], now_s: int) -> tuple[in
 class HistoryStandIn:
     """The stand-in on 127.0.0.1 (a free port unless given), until stop()."""
 
-    def __init__(self, port: int = 0, clock=None):
+    def __init__(self, port: int = 0, clock=None, always_open: bool = False):
         import time
 
         self._clock = clock or time.time
+        self.always_open = always_open
         self.requests: Counter[str] = Counter()
+        # symbol -> each history request's (interval, period1, period2), Unix seconds
+        self.asked: dict[str, list[tuple[str, int, int]]] = {}
         self._throttled: Counter[str] = Counter()
         self._lock = threading.Lock()
         stand_in = self
@@ -193,10 +204,14 @@ class HistoryStandIn:
             symbol = unquote(parts.path.rsplit("/", 1)[1])
             with self._lock:
                 self.requests[symbol] += 1
+                if "period1" in query:
+                    self.asked.setdefault(symbol, []).append((
+                        query.get("interval", ["1m"])[0], int(query["period1"][0]),
+                        int(query["period2"][0])))  # fmt: skip
                 if symbol == "THROTTLED" and self._throttled[symbol] < 2:
                     self._throttled[symbol] += 1
                     return 429, b"Too Many Requests", {"Retry-After": "1"}
-            status, body = yahoo_answer(symbol, query, now_s)
+            status, body = yahoo_answer(symbol, query, now_s, self.always_open)
             return status, body, {"Content-Type": "application/json"}
         if parts.path == "/q/d/l/":
             name = query.get("s", [""])[0]
@@ -205,6 +220,21 @@ class HistoryStandIn:
             status, body = stooq_answer(name, query, now_s)
             return status, body, {"Content-Type": "text/csv"}
         return 404, b"no such page", {}
+
+    def bars_asked(self, symbol: str, interval: str = "1m") -> dict[int, tuple]:
+        """The bars with trades of every `interval` history request for `symbol` so far, by
+        start (epoch ms, as the contract has it): what a backfill should have stored."""
+        out = {}
+        for asked, start_s, end_s in self.asked.get(symbol, ()):
+            if asked != interval:
+                continue
+            for t, o, h, lo, c, v in bars(symbol, interval, start_s, end_s, self.always_open):
+                if o is not None:
+                    if interval == "1d":  # dated in New York (gmtoffset), as the parser does
+                        t = t if self.always_open else (t - 18000) // DAY_S * DAY_S
+                    start = t * 1000
+                    out[start] = (o, h, lo, c, v)
+        return out
 
     def start(self) -> HistoryStandIn:
         self._thread.start()

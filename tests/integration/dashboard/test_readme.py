@@ -28,7 +28,8 @@ def readme_curl_lines() -> list[str]:
 
 def test_the_readme_has_curl_examples_for_every_endpoint():
     lines = readme_curl_lines()
-    for endpoint in ("/api/latest", "/api/bars", "/api/ticks", "/api/health", "/api/live"):
+    for endpoint in ("/api/latest", "/api/bars", "/api/candles", "/api/ticks", "/api/health",
+                     "/api/live"):  # fmt: skip
         assert any(endpoint in line for line in lines), endpoint
     assert all(DOCUMENTED in line for line in lines)
 
@@ -79,6 +80,14 @@ def test_the_readme_curl_examples_work(services, topics, storage_settings_for, d
                 assert [b["t"] for b in body["bars"]] == [b.window_start for b in bars]
             elif "/api/bars" in command:
                 assert body["bars"] == []  # a range of 2025, before this test's data
+            elif "/api/candles" in command:
+                # No history here: the daily candles are the 1-minute aggregates rolled up
+                # (one day's, or two just after midnight UTC).
+                days = body["candles"]
+                assert days and all(not d["history"] for d in days), days
+                assert days[-1]["t"] == minute - minute % 86_400_000, days
+                assert (days[0]["open"], days[-1]["close"]) == (200.0, 201.0), days
+                assert sum(d["volume"] for d in days) == 150, days
             elif "/api/ticks" in command:
                 assert [t["price"] for t in body["ticks"]] == [209.0, 208.0, 207.0, 206.0, 205.0]
             elif "/api/health" in command:

@@ -35,7 +35,11 @@ def test_a_backfill_stores_every_bar_and_a_second_one_changes_nothing(history):
     assert done.returncode == 0, done.stderr
     print(done.stdout.strip())
     for symbol in ("AAPL", "MSFT"):
-        want = expected_bars(symbol, "1m", began, 5 * DAY_MS)
+        # The bars of the range the backfill asked for (its "now" is a little after ours).
+        [(interval, first, last)] = history.market.asked[symbol]
+        assert (interval, last - first) == ("1m", 5 * 86_400)  # one request: 5 days, under 7
+        want = history.market.bars_asked(symbol)
+        assert want == expected_bars(symbol, "1m", last * 1000, 5 * DAY_MS)
         assert len(want) > 1000  # several sessions: the weekend and the nulls left out
         rows = history.wait_rows(symbol, "1m", len(want))
         assert {t: r[:5] for t, r in rows.items()} == want
@@ -68,7 +72,6 @@ def test_a_backfill_stores_every_bar_and_a_second_one_changes_nothing(history):
 
 
 def test_hostile_history_answers_are_dead_letters_and_the_good_bars_still_arrive(history):
-    began = int(time.time() * 1000)
     symbols = ["GARBAGE", "RAGGED", "BADPRICE", "THROTTLED", "HUGE", "ZZZZ", "AAPL"]
     done = history.backfill(*symbols, "--source", "yahoo", "--range", "2d", "--interval", "1m",
                             "--pause", "0", "--http-retries", "3",
@@ -76,12 +79,12 @@ def test_hostile_history_answers_are_dead_letters_and_the_good_bars_still_arrive
     # HUGE never gave an answer that fits: the run says so and fails, after doing the rest.
     assert done.returncode == 1, done.stdout + done.stderr
     assert "HUGE" in done.stderr and "failed=1" in done.stdout
-    want = expected_bars("AAPL", "1m", began, 2 * DAY_MS)
-    throttled = expected_bars("THROTTLED", "1m", began, 2 * DAY_MS)
+    want = history.market.bars_asked("AAPL")
+    throttled = history.market.bars_asked("THROTTLED")
     history.wait_rows("AAPL", "1m", len(want))
     assert len(history.wait_rows("THROTTLED", "1m", len(throttled))) == len(throttled)
     assert history.market.requests["THROTTLED"] == 3  # two 429s, then the answer
-    bad = expected_bars("BADPRICE", "1m", began, 2 * DAY_MS)
+    bad = history.market.bars_asked("BADPRICE")
     stored_bad = history.wait_rows("BADPRICE", "1m", len(bad) - 3)
     assert len(stored_bad) == len(bad) - 3  # the three broken bars only are left out
     for symbol in ("GARBAGE", "RAGGED", "ZZZZ", "HUGE"):
