@@ -58,6 +58,9 @@ class Publisher:
         # hashing every record; the bound callback saves a partial() per record.
         self._routes: dict[str, tuple[bytes, int, Callable[[Exception], None]]] = {}
         self._partitions: list[int] = []
+        # The same for the bars topic (history), filled by the first bar of each symbol.
+        self._bar_routes: dict[str, tuple[bytes, int, Callable[[Exception], None]]] = {}
+        self._bar_partitions: list[int] = []
         # Dead letters Kafka refused for good, to send again in their metadata-only form.
         self._slim_pending: collections.deque[tuple[str, bytes | None, object]] = (
             collections.deque()
@@ -107,6 +110,7 @@ class Publisher:
             # lost acknowledgement can at worst write a dead letter twice.
             self._dead_letters = client(client_id=f"{name}-dead-letters", enable_idempotence=False)
             self._partitions = sorted(self._producer.partitions_for(settings.ticks_topic))
+            self._bar_partitions = sorted(self._producer.partitions_for(settings.bars_topic))
         except KafkaError as e:
             raise PublishError(
                 f"cannot set up Kafka at {settings.bootstrap_servers} ({type(e).__name__}: {e}); "
@@ -148,9 +152,10 @@ class Publisher:
         return True
 
     def publish_bar(self, bar: Bar) -> bool:
-        """Sends a bar that meets the contract to the bars topic, keyed by its symbol (the
-        client's partitioner, as for ticks); dead-letters one that does not. True if sent.
-        May be called from another thread than publish(): the Kafka client is thread-safe."""
+        """Sends a bar that meets the contract to the bars topic, keyed by its symbol (in the
+        partition the default partitioner would pick, worked out once per symbol as for ticks);
+        dead-letters one that does not. True if sent. May be called from another thread than
+        publish(): the Kafka client is thread-safe."""
         from kafka.errors import KafkaError
 
         try:
@@ -158,14 +163,17 @@ class Publisher:
         except ContractError as e:
             self.dead_letter(str(e), _raw(bar), bar.symbol)
             return False
+        route = self._bar_routes.get(valid.symbol)
+        if route is None:
+            route = self._bar_routes[valid.symbol] = self._route(valid.symbol, self._bar_partitions)
         try:
             future = self._producer.send(
-                self._settings.bars_topic, value=valid.to_json(), key=valid.key
+                self._settings.bars_topic, value=valid.to_json(), key=route[0], partition=route[1]
             )
         except KafkaError as e:
-            self._on_failure(valid.symbol, e)
+            route[2](e)
             return False
-        future.add_errback(functools.partial(self._on_failure, valid.symbol))
+        future.add_errback(route[2])
         self._counters.bars += 1
         return True
 
@@ -232,12 +240,15 @@ class Publisher:
                 _close(client, timeout_s)
             self._producer = self._dead_letters = None
 
-    def _route(self, symbol: str) -> tuple[bytes, int, Callable[[Exception], None]]:
+    def _route(
+        self, symbol: str, partitions: list[int] | None = None
+    ) -> tuple[bytes, int, Callable[[Exception], None]]:
         from kafka.partitioner.default import murmur2
 
         key = message_key(symbol)
+        partitions = self._partitions if partitions is None else partitions
         # Same arithmetic as the Java client's and kafka-python's default partitioner.
-        partition = self._partitions[(murmur2(key) & 0x7FFFFFFF) % len(self._partitions)]
+        partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
         return key, partition, functools.partial(self._on_failure, symbol)
 
     def _on_failure(self, symbol: str | None, error: Exception) -> None:

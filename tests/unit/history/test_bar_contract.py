@@ -82,3 +82,18 @@ def test_a_bar_record_must_be_keyed_by_its_symbol_and_small():
         Bar.from_record(b"MSFT", b.to_json(), NOW)
     with pytest.raises(ContractError, match="over the"):
         Bar.from_record(b.key, b"{" + b" " * MAX_MESSAGE_BYTES + b"}", NOW)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"open": 1e-9, "low": 1e-9, "high": 1e9, "close": 0.1 + 0.2, "volume": 0},
+        {"symbol": "BRK.B", "interval": "1d", "start": NOW - NOW % 86_400_000, "source": 'a"b\\'},
+    ],
+)
+def test_the_direct_json_is_what_json_dumps_writes(values):
+    from dataclasses import asdict
+
+    valid = bar(**values).validated(NOW)
+    assert valid.to_json() == json.dumps(asdict(valid), separators=(",", ":")).encode()
