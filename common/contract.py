@@ -14,7 +14,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -314,7 +314,8 @@ class Bar:
 
     History, not a trade: bars travel on their own topic and never count as ticks in the
     aggregates. (symbol, interval, start) is the identity: fetching the same range again gives
-    the same bars, and storing them again changes nothing.
+    the same bars, and storing them again changes nothing. On the wire they travel a symbol's
+    run at a time (encode_bars, decode_bars).
     """
 
     symbol: str
@@ -373,33 +374,63 @@ class Bar:
             **prices,
         )
 
-    def to_json(self) -> bytes:
-        # A backfill sends hundreds of thousands: formatted directly, as Tick.to_json (the same
-        # bytes as json.dumps of the fields for a validated bar, whose floats are finite).
-        return (
-            f'{{"symbol":{_json_string(self.symbol)},"interval":{_json_string(self.interval)},'
-            f'"start":{self.start},"open":{self.open!r},"high":{self.high!r},'
-            f'"low":{self.low!r},"close":{self.close!r},"volume":{self.volume},'
-            f'"source":{_json_string(self.source)}}}'
-        ).encode()
 
-    @classmethod
-    def from_json(cls, payload: bytes | str | None, now: int | None = None) -> Bar:
-        with _refusing_anything():
-            data = _load_object(payload)
-            _require(data, BAR_FIELDS)
-            extra = [name for name in data if name not in BAR_FIELDS]
-            if extra:
-                # A tick or an aggregate sent here by mistake is refused, not half-read.
-                raise ContractError(f"unknown field(s) for a bar: {short(extra)}")
-            return cls(**{name: data[name] for name in BAR_FIELDS}).validated(now)
+def encode_bars(bars: Sequence[Bar]) -> list[tuple[str, int, bytes]]:
+    """Valid bars as bars-topic records, (symbol, how many bars, value): each one symbol's, one
+    interval's and one source's, in the order given, at most MAX_MESSAGE_BYTES each (about 70
+    minute bars).
 
-    @classmethod
-    def from_record(cls, key: bytes | None, payload: bytes | None, now: int | None = None) -> Bar:
-        """A bar read from Kafka: a valid bar keyed by its symbol."""
-        bar = cls.from_json(payload, now)
-        check_key(key, bar.symbol)
-        return bar
+    A backfill moves hundreds of thousands of bars: one Kafka record each would spend most of
+    the CPU, in both the producer and storage, in the Kafka client rather than on the bars.
+    """
+    records: list[tuple[str, int, bytes]] = []
+    groups: dict[tuple[str, str, str], list[Bar]] = {}
+    for bar in bars:
+        groups.setdefault((bar.symbol, bar.interval, bar.source), []).append(bar)
+    for (symbol, interval, source), group in groups.items():
+        head = (f'{{"symbol":{_json_string(symbol)},"interval":{_json_string(interval)},'
+                f'"source":{_json_string(source)},"bars":[')  # fmt: skip
+        rows: list[str] = []
+        size = len(head) + 2
+        for b in group:
+            # repr of a finite float is its JSON; validated bars have only finite ones.
+            row = f"[{b.start},{b.open!r},{b.high!r},{b.low!r},{b.close!r},{b.volume}]"
+            if rows and size + len(row) + 1 > MAX_MESSAGE_BYTES:
+                records.append((symbol, len(rows), (head + ",".join(rows) + "]}").encode()))
+                rows, size = [], len(head) + 2
+            rows.append(row)
+            size += len(row) + 1
+        if rows:
+            records.append((symbol, len(rows), (head + ",".join(rows) + "]}").encode()))
+    return records
+
+
+def decode_bars(key: bytes | None, payload: bytes | None, now: int | None = None) -> list[Bar]:
+    """The bars of a bars-topic record, every one valid, keyed by their symbol; a record with
+    any bar that breaks the contract is refused whole (ContractError says which and why)."""
+    with _refusing_anything():
+        data = _load_object(payload)
+        _require(data, BAR_RECORD_FIELDS)
+        extra = [name for name in data if name not in BAR_RECORD_FIELDS]
+        if extra:
+            # A tick or an aggregate sent here by mistake is refused, not half-read.
+            raise ContractError(f"unknown field(s) for a bars record: {short(extra)}")
+        symbol, interval, source, rows = (data[name] for name in BAR_RECORD_FIELDS)
+        validate_symbol(symbol)
+        check_key(key, symbol)
+        if not isinstance(rows, list) or not rows:
+            raise ContractError("bars must be a non-empty list of [start, open, high, low, "
+                                "close, volume]")  # fmt: skip
+        bars = []
+        for n, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(BAR_ROW_FIELDS):
+                raise ContractError(f"bar {n} is not [start, open, high, low, close, volume]")
+            try:
+                bars.append(Bar(symbol, interval, row[0], row[1], row[2], row[3], row[4],
+                                row[5], source).validated(now))  # fmt: skip
+            except ContractError as e:
+                raise ContractError(f"bar {n} (start {short(row[0])}): {e}") from None
+        return bars
 
 
 # The whole shape in one place: what a tick must carry, an aggregate's fields in wire order.
@@ -408,6 +439,9 @@ TICK_REQUIRED_FIELDS: tuple[str, ...] = ("symbol", "price", "volume", "ts", "sou
 AGGREGATE_FIELDS: tuple[str, ...] = Aggregate.__slots__
 PRICE_FIELDS = ("open", "high", "low", "close", "avg", "vwap")
 BAR_FIELDS: tuple[str, ...] = Bar.__slots__
+# A bars-topic record: one symbol's bars of one interval from one source, each bar a row.
+BAR_RECORD_FIELDS = ("symbol", "interval", "source", "bars")
+BAR_ROW_FIELDS = ("start", "open", "high", "low", "close", "volume")
 BAR_PRICE_FIELDS = ("open", "high", "low", "close")
 
 

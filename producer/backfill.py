@@ -112,13 +112,10 @@ class Backfill:
     def _request(
         self, symbol: str, interval: str, start: int, end: int, result: BackfillResult
     ) -> None:
-        publish = self._publisher.publish_bar
+        found: list[Bar] = []
         for item in self._source.bars(symbol, interval, start, end):
             if item.__class__ is Bar:
-                if publish(item):
-                    result.bars += 1
-                else:
-                    result.rejected += 1
+                found.append(item)
             elif isinstance(item, Rejected):
                 result.rejected += 1
                 self._publisher.dead_letter(item.reason, item.raw, item.symbol or symbol)
@@ -130,8 +127,10 @@ class Backfill:
                 self._counters.failed += 1
                 result.failures[symbol] = item.reason
                 logger.warning("history failed symbol=%s reason=%r", symbol, item.reason)
-            if self._stop.is_set():
-                return
+        if found:
+            sent = self._publisher.publish_bars(found)
+            result.bars += sent
+            result.rejected += len(found) - sent
 
 
 class Follower:

@@ -15,7 +15,7 @@ import collections
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from common.contract import (
@@ -23,6 +23,7 @@ from common.contract import (
     ContractError,
     Tick,
     dead_letter,
+    encode_bars,
     message_key,
     short,
     validate_symbol,
@@ -151,31 +152,35 @@ class Publisher:
         self._counters.published += 1
         return True
 
-    def publish_bar(self, bar: Bar) -> bool:
-        """Sends a bar that meets the contract to the bars topic, keyed by its symbol (in the
-        partition the default partitioner would pick, worked out once per symbol as for ticks);
-        dead-letters one that does not. True if sent. May be called from another thread than
-        publish(): the Kafka client is thread-safe."""
+    def publish_bars(self, bars: Sequence[Bar]) -> int:
+        """Sends the bars that meet the contract to the bars topic, a symbol's run per record
+        (common.contract.encode_bars), keyed by the symbol, in the partition the default
+        partitioner would pick; dead-letters each bar that does not. Returns the bars sent.
+        May be called from another thread than publish(): the Kafka client is thread-safe."""
         from kafka.errors import KafkaError
 
-        try:
-            valid = bar.validated()
-        except ContractError as e:
-            self.dead_letter(str(e), _raw(bar), bar.symbol)
-            return False
-        route = self._bar_routes.get(valid.symbol)
-        if route is None:
-            route = self._bar_routes[valid.symbol] = self._route(valid.symbol, self._bar_partitions)
-        try:
-            future = self._producer.send(
-                self._settings.bars_topic, value=valid.to_json(), key=route[0], partition=route[1]
-            )
-        except KafkaError as e:
-            route[2](e)
-            return False
-        future.add_errback(route[2])
-        self._counters.bars += 1
-        return True
+        valid = []
+        for bar in bars:
+            try:
+                valid.append(bar.validated())
+            except ContractError as e:
+                self.dead_letter(str(e), _raw(bar), bar.symbol)
+        sent = 0
+        for symbol, count, record in encode_bars(valid):
+            route = self._bar_routes.get(symbol)
+            if route is None:
+                route = self._bar_routes[symbol] = self._route(symbol, self._bar_partitions)
+            try:
+                future = self._producer.send(
+                    self._settings.bars_topic, value=record, key=route[0], partition=route[1]
+                )
+            except KafkaError as e:
+                route[2](e)  # counted as a failed delivery, like one the broker refused
+                continue
+            future.add_errback(route[2])
+            self._counters.bars += count
+            sent += count
+        return sent
 
     def dead_letter(self, reason: str, raw: bytes | None, symbol: object = None) -> None:
         """Sends input that is not a valid tick to the dead-letter topic, with why and whence

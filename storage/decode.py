@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.contract import Aggregate, Bar, ContractError, Tick, dead_letter
+from common.contract import Aggregate, Bar, ContractError, Tick, dead_letter, decode_bars
 
 STAGE = "storage"
 
@@ -51,9 +51,12 @@ class Decoded:
     # The first offset per partition: where to read again if the batch cannot be handled.
     first_offsets: dict[Any, int] = field(default_factory=dict)
 
+    # Kafka records read (a bars record holds many bars).
+    count: int = 0
+
     @property
     def records(self) -> int:
-        return len(self.ticks) + len(self.aggregates) + len(self.bars) + len(self.refused)
+        return self.count
 
 
 def decode(
@@ -72,6 +75,7 @@ def decode(
     out = Decoded()
     for tp, records in batch.items():
         for record in records:
+            out.count += 1
             out.next_offsets[tp] = max(out.next_offsets.get(tp, 0), record.offset + 1)
             out.first_offsets[tp] = min(out.first_offsets.get(tp, record.offset), record.offset)
             source = Source(
@@ -87,8 +91,10 @@ def decode(
                     out.aggregates.append(Aggregate.from_record(record.key, record.value, now))
                     out.aggregate_sources.append(source)
                 elif record.topic == bars_topic:
-                    out.bars.append(Bar.from_record(record.key, record.value, now))
-                    out.bar_sources.append(source)
+                    bars = decode_bars(record.key, record.value, now)
+                    out.bars.extend(bars)
+                    # Each bar keeps its record: a row Cassandra refuses dead-letters it.
+                    out.bar_sources.extend([source] * len(bars))
                 else:
                     raise ContractError(f"record from unexpected topic {record.topic!r}")
             except ContractError as e:

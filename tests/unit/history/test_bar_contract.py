@@ -5,12 +5,14 @@ import json
 import pytest
 
 from common.contract import (
-    BAR_FIELDS,
+    BAR_RECORD_FIELDS,
     MAX_MESSAGE_BYTES,
     Aggregate,
     Bar,
     ContractError,
     Tick,
+    decode_bars,
+    encode_bars,
 )
 
 NOW = 1_795_000_000_000
@@ -25,12 +27,24 @@ def bar(**overrides) -> Bar:
     return Bar(**fields)
 
 
-def test_a_bar_round_trips_and_keeps_its_identity():
-    b = bar()
-    again = Bar.from_record(b.key, b.to_json(), NOW)
-    assert again == b
-    assert again.identity == ("AAPL", "1m", b.start)
-    assert list(json.loads(b.to_json())) == list(BAR_FIELDS)
+def minutes(n: int, **overrides) -> list[Bar]:
+    first = NOW - NOW % MINUTE - n * MINUTE
+    return [bar(start=first + i * MINUTE, **overrides) for i in range(n)]
+
+
+def test_bars_travel_a_symbols_run_per_record_and_come_back_as_they_were():
+    bars = minutes(200) + minutes(3, symbol="MSFT") + minutes(2, source="stooq")
+    records = encode_bars(bars)
+    assert all(len(value) <= MAX_MESSAGE_BYTES for _, _, value in records)
+    assert [(s, n) for s, n, _ in records][-2:] == [("MSFT", 3), ("AAPL", 2)]
+    again = [b for symbol, _, value in records for b in decode_bars(symbol.encode(), value, NOW)]
+    assert sorted(again, key=lambda b: (b.symbol, b.source, b.start)) == sorted(
+        bars, key=lambda b: (b.symbol, b.source, b.start)
+    )
+    assert sum(n for _, n, _ in records) == len(bars) and len(records) >= 5
+    first = json.loads(records[0][2])
+    assert list(first) == list(BAR_RECORD_FIELDS) and first["bars"][0][0] == bars[0].start
+    assert again[0].identity == ("AAPL", "1m", bars[0].start)
 
 
 @pytest.mark.parametrize(
@@ -62,26 +76,45 @@ def test_daily_bars_start_at_midnight_utc_and_may_be_decades_old():
     assert b.validated(NOW) == b
 
 
-def test_a_bar_is_not_a_tick_nor_an_aggregate_and_neither_is_a_bar():
-    b = bar()
+def test_bars_are_not_ticks_nor_aggregates_and_neither_is_a_bars_record():
+    [(_, _, value)] = encode_bars([bar()])
     with pytest.raises(ContractError, match="missing field"):
-        Tick.from_json(b.to_json(), NOW)
+        Tick.from_json(value, NOW)
     with pytest.raises(ContractError, match="missing field"):
-        Aggregate.from_json(b.to_json(), NOW)
+        Aggregate.from_json(value, NOW)
     tick = Tick("AAPL", 230.0, 10, NOW, "yahoo")
     with pytest.raises(ContractError, match="missing field"):
-        Bar.from_json(tick.to_json(), NOW)
-    extra = json.loads(b.to_json()) | {"price": 230.0}
+        decode_bars(b"AAPL", tick.to_json(), NOW)
+    extra = json.loads(value) | {"price": 230.0}
     with pytest.raises(ContractError, match="unknown field"):
-        Bar.from_json(json.dumps(extra), NOW)
+        decode_bars(b"AAPL", json.dumps(extra), NOW)
 
 
-def test_a_bar_record_must_be_keyed_by_its_symbol_and_small():
-    b = bar()
-    with pytest.raises(ContractError, match="does not match symbol"):
-        Bar.from_record(b"MSFT", b.to_json(), NOW)
+@pytest.mark.parametrize(
+    ("key", "change", "why"),
+    [
+        (b"MSFT", {}, "does not match symbol"),
+        (b"AAPL", {"bars": []}, "non-empty list"),
+        (b"AAPL", {"bars": [[1, 2, 3]]}, "bar 0 is not [start"),
+        (b"AAPL", {"bars": "rows"}, "non-empty list"),
+        (b"AAPL", {"interval": "2m"}, "interval must be one of"),
+    ],
+)
+def test_a_bars_record_is_refused_whole_with_the_reason(key, change, why):
+    [(_, _, value)] = encode_bars(minutes(2))
+    record = json.loads(value) | change
+    with pytest.raises(ContractError, match=why.replace("[", r"\[")):
+        decode_bars(key, json.dumps(record), NOW)
+
+
+def test_one_broken_bar_refuses_its_record_and_says_which():
+    [(_, _, value)] = encode_bars(minutes(3))
+    record = json.loads(value)
+    record["bars"][1][2] = -4.0  # high
+    with pytest.raises(ContractError, match="bar 1 .*high must be a finite number above 0"):
+        decode_bars(b"AAPL", json.dumps(record), NOW)
     with pytest.raises(ContractError, match="over the"):
-        Bar.from_record(b.key, b"{" + b" " * MAX_MESSAGE_BYTES + b"}", NOW)
+        decode_bars(b"AAPL", b"{" + b" " * MAX_MESSAGE_BYTES + b"}", NOW)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +126,9 @@ def test_a_bar_record_must_be_keyed_by_its_symbol_and_small():
     ],
 )
 def test_the_direct_json_is_what_json_dumps_writes(values):
-    from dataclasses import asdict
-
     valid = bar(**values).validated(NOW)
-    assert valid.to_json() == json.dumps(asdict(valid), separators=(",", ":")).encode()
+    [(_, _, value)] = encode_bars([valid])
+    row = [valid.start, valid.open, valid.high, valid.low, valid.close, valid.volume]
+    expected = {"symbol": valid.symbol, "interval": valid.interval, "source": valid.source,
+                "bars": [row]}  # fmt: skip
+    assert value == json.dumps(expected, separators=(",", ":")).encode()

@@ -43,3 +43,22 @@ def test_good_and_bad_records_are_sorted_and_offsets_cover_all_of_them():
     assert letter["origin"] == {"topic": "t", "partition": 0, "offset": 5}
     assert letter["stage"] == "storage"
     assert out.refused[0].key == b"k"
+
+
+def test_a_bars_record_gives_its_bars_and_a_broken_one_is_refused_whole():
+    from common.contract import Bar, encode_bars
+
+    now = now_ms()
+    start = now - now % 60_000 - 600_000
+    bars = [Bar("AAPL", "1m", start + i * 60_000, 1.0, 2.0, 0.5, 1.5, 10, "yahoo")
+            for i in range(5)]  # fmt: skip
+    [(_, _, value)] = encode_bars(bars)
+    broken = value.replace(b"[%d,1.0,2.0" % start, b"[%d,1.0,-2.0" % start)
+    tb = TopicPartition("b", 0)
+    batch = {tb: [record("b", 7, value, key=b"AAPL"), record("b", 8, broken, key=b"AAPL")]}
+    out = decode(batch, "t", "a", "b")
+    assert out.bars == bars and out.records == 2
+    assert [s.origin["offset"] for s in out.bar_sources] == [7] * 5
+    [refused] = out.refused
+    assert refused.origin["offset"] == 8 and "bar 0" in refused.reason
+    assert out.next_offsets == {tb: 9}
