@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 # request for the driver, several times faster than a request per row. Cassandra's batch-size
 # thresholds apply only to batches that span partitions (CASSANDRA-10876); 100 rows is ~7 KiB.
 ROWS_PER_BATCH = 100
+# A bar row is ~60 bytes and a backfill's bars arrive by the partition-full: bigger batches,
+# fewer requests (measured with make bench-history: 100 -> 18.3k bars/s, 400 -> see README).
+BARS_PER_BATCH = 400
 
 
 class WriteError(RuntimeError):
@@ -218,7 +221,7 @@ class CassandraWriter:
         for agg in aggregates:
             yield self._insert_aggregate.bind(rows.aggregate_values(agg, self._aggregates_ttl_s))
         # A backfill's bars come a symbol at a time, oldest first: whole partitions per batch.
-        for chunk in rows.bars_by_partition(bars, self._rows_per_batch):
+        for chunk in rows.bars_by_partition(bars, BARS_PER_BATCH):
             if len(chunk) == 1:
                 yield self._insert_bar.bind(rows.bar_values(chunk[0]))
                 continue

@@ -80,11 +80,11 @@ class YahooSource(PolledSource):
 
 def parse_bars(symbol: str, interval: str, status: int, body: bytes) -> Iterator[BarItem]:
     """The bars of a chart answer (unvalidated), or why there are none; never raises."""
-    outcome = parse_chart(symbol, status, body)
+    doc, problem = load_json(body)
+    outcome = parse_chart(symbol, status, body, (doc, problem))
     if isinstance(outcome, (Failed, Rejected)):
         yield outcome
         return
-    doc = load_json(body)[0]
     result = doc["chart"]["result"][0]  # parse_chart checked the path down to meta
     times = result.get("timestamp")
     if times is None or times == []:
@@ -126,9 +126,12 @@ def parse_bars(symbol: str, interval: str, status: int, body: bytes) -> Iterator
 _BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
-def parse_chart(symbol: str, status: int, body: bytes) -> Item:
-    """What a chart answer says about `symbol`; never raises."""
-    doc, problem = load_json(body)
+def parse_chart(
+    symbol: str, status: int, body: bytes, loaded: tuple[object, str | None] | None = None
+) -> Item:
+    """What a chart answer says about `symbol`; never raises. `loaded`: the body's load_json,
+    when the caller has it already (a history answer is large)."""
+    doc, problem = load_json(body) if loaded is None else loaded
     chart = doc.get("chart") if isinstance(doc, dict) else None
     if not isinstance(chart, dict):
         if status >= 400:
