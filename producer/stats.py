@@ -14,10 +14,10 @@ class ProducerCounters(Counters):
 
     fetched: int = 0  # ticks the source gave (valid or not)
     published: int = 0  # ticks handed to Kafka
-    bars: int = 0  # history bars handed to Kafka (backfill)
     rejected: int = 0  # input sent to the dead-letter topic (contract failures, bad bodies)
     failed: int = 0  # requests that got no usable answer
     unchanged: int = 0  # quotes already sent (same timestamp), not sent again
     empty: int = 0  # answers with no data for a symbol
     delivery_failed: int = 0  # records Kafka did not acknowledge
     dead_letters_slimmed: int = 0  # dead letters Kafka refused for good, sent metadata only
+    bars: int = 0  # history bars handed to Kafka (backfill); last: log parsers read the rest

@@ -31,7 +31,9 @@ def _topics_exist(bootstrap: str, names: list[str]) -> bool:
 
 def test_started_before_their_topics_they_rest_then_stream(services, schema_keyspace, tmp_path):
     tag = uuid.uuid4().hex[:8]
-    topics = {kind: f"pytest_at_rest_{tag}_{kind}" for kind in ("ticks", "aggregates", "dead")}
+    topics = {
+        kind: f"pytest_at_rest_{tag}_{kind}" for kind in ("ticks", "aggregates", "dead", "bars")
+    }
     topics["dead_letters"] = topics.pop("dead")
     assert not _topics_exist(services.bootstrap_servers, [topics["ticks"]])
     env = dashboard_env(services, topics, schema_keyspace, free_port())

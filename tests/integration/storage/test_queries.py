@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from common.contract import Aggregate, Tick, now_ms
+from common.contract import Aggregate, Bar, Tick, now_ms
 from common.cql import connect
 from storage import schema
 from storage.settings import replication
@@ -23,6 +23,10 @@ from storage.writer import CassandraWriter
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
 LITERAL_HOUR = int(datetime(2025, 8, 27, 13, 30, tzinfo=timezone.utc).timestamp() * 1000)
+DAY_MS = 86_400_000
+# Daily bars on literal dates, as the README's query of a year's bucket names one.
+DAY_2026_03_02 = int(datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp() * 1000)
+DAY_2025_12_31 = int(datetime(2025, 12, 31, tzinfo=timezone.utc).timestamp() * 1000)
 
 
 def cqlsh_section() -> str:
@@ -74,17 +78,23 @@ def stored(services, make_keyspace):
                         1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1, 1)  # fmt: skip
     five_minute = Aggregate("AAPL", 300_000, minute - 300_000, minute, 5.0, 5.0, 5.0, 5.0,
                             5.0, 5.0, 5, 5)  # fmt: skip
+    yesterday = (now // DAY_MS - 1) * DAY_MS + 10 * 3_600_000
+    minutes = [Bar("AAPL", "1m", yesterday + k * 60_000, 50.0 + k, 51.0 + k, 49.0 + k, 50.5 + k,
+                   100 * k, "yahoo") for k in range(3)]  # fmt: skip
+    days = [Bar("AAPL", "1d", day, 60.0, 61.0, 59.0, 60.5, 7, "stooq")
+            for day in (DAY_2026_03_02, DAY_2026_03_02 + DAY_MS, DAY_2025_12_31)]  # fmt: skip
     CassandraWriter(session, ks).prepare().write(
-        today + others + hour, [*bars, old_bar, five_minute]
+        today + others + hour, [*bars, old_bar, five_minute], minutes + days
     )
     yield {"ks": ks, "today": today, "hour": hour, "bars": bars, "now": now,
-           "latest": {"AAPL": today[0], "MSFT": others[0], "GOOG": others[1]}}  # fmt: skip
+           "latest": {"AAPL": today[0], "MSFT": others[0], "GOOG": others[1]},
+           "minutes": minutes, "days": days}  # fmt: skip
     cluster.shutdown()
 
 
 def test_every_cqlsh_query_in_the_readme_returns_the_expected_rows(services, stored):
     queries = readme_queries()
-    assert len(queries) == 4, queries
+    assert len(queries) == 6, queries
     seen = set()
     for query in queries:
         assert "stocks." in query
@@ -106,7 +116,16 @@ def test_every_cqlsh_query_in_the_readme_returns_the_expected_rows(services, sto
             seen.add("latest prices")
             got = {r["symbol"]: float(r["price"]) for r in rows}
             assert got == {s: t.price for s, t in stored["latest"].items()}
-    assert len(seen) == 4
+        elif "FROM stocks.bars" in query and "'1m'" in query:
+            seen.add("yesterday's minutes")
+            got = [(float(r["close"]), int(r["volume"]), r["source"]) for r in rows]
+            newest_first = sorted(stored["minutes"], key=lambda b: b.start, reverse=True)
+            assert got == [(b.close, b.volume, b.source) for b in newest_first]
+        elif "FROM stocks.bars" in query:
+            seen.add("daily bars of a year")
+            # The year's bucket: 2026's two days, not 2025-12-31.
+            assert [r["start"][:10] for r in rows] == ["2026-03-03", "2026-03-02"]
+    assert len(seen) == 6
 
 
 def storage_cli(services, ks: str, *args: str) -> subprocess.CompletedProcess:
@@ -136,6 +155,17 @@ def test_query_cli_prints_ticks_bars_and_latest_prices(services, stored):
     assert bars.stdout.splitlines()[0].split()[:3] == ["window_start", "open", "high"]
     assert "(5 rows)" in bars.stdout
 
+    history = storage_cli(services, ks, "query", "AAPL", "--bars", "1m", "--last", "2d", "--json")
+    assert history.returncode == 0, history.stderr
+    assert [r["start"] for r in json.loads(history.stdout)] == [
+        b.start for b in sorted(stored["minutes"], key=lambda b: b.start, reverse=True)
+    ]
+    daily = storage_cli(services, ks, "query", "AAPL", "--bars", "1d", "--from", "2025-12-01",
+                        "--to", "2026-03-03T12:00Z")  # fmt: skip
+    assert daily.returncode == 0, daily.stderr
+    assert daily.stdout.splitlines()[0].split()[:3] == ["start", "open", "high"]
+    assert "(3 rows)" in daily.stdout
+
     latest = storage_cli(services, ks, "query", "latest")
     assert latest.returncode == 0, latest.stderr
     lines = latest.stdout.splitlines()
@@ -161,7 +191,7 @@ def test_init_schema_creates_the_keyspace_and_tables_and_is_idempotent(
         assert result.returncode == 0, result.stderr
     tables = {r.table_name for r in cassandra_session.execute(
         "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (ks,))}  # fmt: skip
-    assert tables == {"ticks", "aggregates", "latest_prices"}
+    assert tables == {"ticks", "aggregates", "latest_prices", "bars"}
     row = cassandra_session.execute(
         "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (ks,)
     ).one()
