@@ -151,6 +151,18 @@ def _text(name: str, value: object, limit: int = MAX_SOURCE_CHARS) -> str:
     return value
 
 
+def _ohlc(item: object, names: tuple[str, ...]) -> dict[str, float]:
+    """The prices `names` of an aggregate or a bar, each valid, open and close within
+    low..high."""
+    prices = {k: _price(k, getattr(item, k)) for k in names}
+    if prices["low"] > prices["high"]:
+        raise ContractError(f"low {prices['low']} is above high {prices['high']}")
+    for name in ("open", "close"):
+        if not prices["low"] <= prices[name] <= prices["high"]:
+            raise ContractError(f"{name} {prices[name]} is outside low..high")
+    return prices
+
+
 @dataclass(frozen=True, slots=True)
 class Tick:
     """One observed price of one symbol.
@@ -261,12 +273,7 @@ class Aggregate:
                 f"window_start {start} is not a multiple of window_ms {window_ms} "
                 "(windows are aligned to the epoch)"
             )
-        prices = {k: _price(k, getattr(self, k)) for k in PRICE_FIELDS}
-        if prices["low"] > prices["high"]:
-            raise ContractError(f"low {prices['low']} is above high {prices['high']}")
-        for name in ("open", "close"):
-            if not prices["low"] <= prices[name] <= prices["high"]:
-                raise ContractError(f"{name} {prices[name]} is outside low..high")
+        prices = _ohlc(self, PRICE_FIELDS)
         count = _count("count", self.count, MAX_AGGREGATE_COUNT)
         if count == 0:
             raise ContractError("count must be at least 1")
@@ -359,12 +366,7 @@ class Bar:
                 f"start {self.start} is not a multiple of the {self.interval} interval "
                 "(bars are aligned to the epoch; daily bars start at 00:00 UTC of their date)"
             )
-        prices = {k: _price(k, getattr(self, k)) for k in BAR_PRICE_FIELDS}
-        if prices["low"] > prices["high"]:
-            raise ContractError(f"low {prices['low']} is above high {prices['high']}")
-        for name in ("open", "close"):
-            if not prices["low"] <= prices[name] <= prices["high"]:
-                raise ContractError(f"{name} {prices[name]} is outside low..high")
+        prices = _ohlc(self, BAR_PRICE_FIELDS)
         return Bar(
             symbol=self.symbol,
             interval=self.interval,

@@ -8,7 +8,7 @@ MAX_TICKS rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from common.contract import EARLIEST_TS_MS, MAX_FUTURE_MS, ContractError, validate_symbol
@@ -120,16 +120,19 @@ def time_param(name: str, value: str, now_ms: int) -> int:
     return ms
 
 
-def bars_query(
+def _windowed(
     pairs: Iterable[tuple[str, str]],
-    *,
-    windows_ms: tuple[int, ...],
-    default_window_ms: int,
+    sizes: tuple[int, ...],
+    default_ms: int,
     now_ms: int,
-) -> BarsQuery:
+    most_ms: Callable[[int], int],
+    noun: str,
+) -> tuple[str, int, int, int]:
+    """(symbol, window, from, to) of a chart request, its span at most most_ms(window) and
+    MAX_BARS windows."""
     values = _single(pairs, ("symbol", "window", "from", "to"))
     symbol = symbol_param(values.get("symbol"))
-    window_ms = window_param(values.get("window"), windows_ms, default_window_ms)
+    window_ms = window_param(values.get("window"), sizes, default_ms)
     end_ms = time_param("to", values["to"], now_ms) if values.get("to") else now_ms
     if values.get("from"):
         start_ms = time_param("from", values["from"], now_ms)
@@ -137,15 +140,28 @@ def bars_query(
         start_ms = max(EARLIEST_TS_MS, end_ms - DEFAULT_BARS * window_ms)
     if start_ms >= end_ms:
         raise ParamError("the range is empty: 'from' must be before 'to'")
-    span = end_ms - start_ms
-    if span > MAX_SPAN_MS:
-        raise ParamError(f"the range spans {format_duration(span)}: ask for at most 31 days")
+    span, most = end_ms - start_ms, most_ms(window_ms)
+    if span > most:
+        days = f"{most // DAY_MS} days" if most % DAY_MS == 0 else format_duration(most)
+        raise ParamError(f"the range spans {format_duration(span)}: ask for at most {days} "
+                         f"of {format_duration(window_ms)} {noun}")  # fmt: skip
     if span // window_ms > MAX_BARS:
         raise ParamError(
-            f"the range holds {span // window_ms} {format_duration(window_ms)} bars: ask for at "
-            f"most {MAX_BARS} (a shorter range or a larger window)"
+            f"the range holds {span // window_ms} {format_duration(window_ms)} {noun}: ask for "
+            f"at most {MAX_BARS} (a shorter range or a larger window)"
         )
-    return BarsQuery(symbol, window_ms, start_ms, end_ms)
+    return symbol, window_ms, start_ms, end_ms
+
+
+def bars_query(
+    pairs: Iterable[tuple[str, str]],
+    *,
+    windows_ms: tuple[int, ...],
+    default_window_ms: int,
+    now_ms: int,
+) -> BarsQuery:
+    return BarsQuery(*_windowed(pairs, windows_ms, default_window_ms, now_ms,
+                                lambda _window: MAX_SPAN_MS, "bars"))  # fmt: skip
 
 
 # Candle sizes a chart may ask for beside the processor's windows (history has them).
@@ -163,30 +179,11 @@ def candles_query(
 ) -> CandlesQuery:
     """Like bars_query; `window` may also be 5m or 1d (candles of the source's history and of
     the 1-minute data rolled up), 1d over at most MAX_DAILY_SPAN_MS."""
-    values = _single(pairs, ("symbol", "window", "from", "to"))
-    symbol = symbol_param(values.get("symbol"))
-    intervals = tuple(sorted({*windows_ms, *CHART_INTERVALS_MS}))
-    interval = window_param(values.get("window"), intervals, default_window_ms)
-    end_ms = time_param("to", values["to"], now_ms) if values.get("to") else now_ms
-    if values.get("from"):
-        start_ms = time_param("from", values["from"], now_ms)
-    else:
-        start_ms = max(EARLIEST_TS_MS, end_ms - DEFAULT_BARS * interval)
-    if start_ms >= end_ms:
-        raise ParamError("the range is empty: 'from' must be before 'to'")
-    span = end_ms - start_ms
-    most = MAX_DAILY_SPAN_MS if interval == DAY_MS else MAX_SPAN_MS
-    if span > most:
-        raise ParamError(
-            f"the range spans {format_duration(span)}: ask for at most {format_duration(most)} "
-            f"of {format_duration(interval)} candles"
-        )
-    if span // interval > MAX_BARS:
-        raise ParamError(
-            f"the range holds {span // interval} {format_duration(interval)} candles: ask for "
-            f"at most {MAX_BARS} (a shorter range or a larger window)"
-        )
-    return CandlesQuery(symbol, interval, start_ms, end_ms)
+    sizes = tuple(sorted({*windows_ms, *CHART_INTERVALS_MS}))
+    return CandlesQuery(*_windowed(
+        pairs, sizes, default_window_ms, now_ms,
+        lambda window: MAX_DAILY_SPAN_MS if window == DAY_MS else MAX_SPAN_MS, "candles",
+    ))  # fmt: skip
 
 
 def ticks_query(pairs: Iterable[tuple[str, str]]) -> TicksQuery:
