@@ -230,6 +230,10 @@ class PolledRunner(Runner):
         self._round(source)  # the first round right away, not one interval in
         while not self._stop.is_set() and not self._reached_max():
             scheduler.run_pending()
+            if self._fleet is not None and self._fleet.changed.is_set():
+                # A symbol taken on between rounds gets its history now, not a round later.
+                self._fleet.changed.clear()
+                self._follow(self._fleet.owned())
             self._maybe_log_stats()
             idle = scheduler.idle_seconds
             idle = 1.0 if idle is None else idle

@@ -105,6 +105,8 @@ def test_a_symbol_added_to_the_fleet_gets_its_history(history, services):
     rows = history.wait_rows("NVDA", "1m", len(want_nvda), timeout_s=120)
     took = time.monotonic() - added
     assert {t: r[:5] for t, r in rows.items()} == want_nvda
-    assert history.market.requests["NVDA"] >= 2  # its history, then its live quotes
+    # Its history came first, between rounds; its live quotes follow in the next round.
+    wait_until(lambda: history.market.requests["NVDA"] >= 2, 30, "NVDA's live quotes polled",
+               check=history.stages.check)  # fmt: skip
     print(f"NVDA's 5 days of 1m bars ({len(rows)}) stored {took:.1f} s after `symbols add`")
     assert len(want_nvda) > 1000  # several sessions of minutes
