@@ -84,6 +84,9 @@ def history_follower(
     if problem is not None:
         logger.warning("no history at start: %s (set BACKFILL_INTERVAL, or BACKFILL_RANGE=0)",
                        problem)  # fmt: skip
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # a polled source's HTTP session, built for nothing
         return None
     return Follower(backfill, settings.backfill_interval, settings.backfill_range_ms, halt,
                     settings.backfill_daily_range_ms)  # fmt: skip

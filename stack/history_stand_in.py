@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 import zlib
 from collections import Counter
 from datetime import UTC, datetime
@@ -159,8 +160,6 @@ class HistoryStandIn:
     """The stand-in on 127.0.0.1 (a free port unless given), until stop()."""
 
     def __init__(self, port: int = 0, clock=None, always_open: bool = False):
-        import time
-
         self._clock = clock or time.time
         self.always_open = always_open
         self.requests: Counter[str] = Counter()
