@@ -239,6 +239,10 @@ def run(symbols: int, adds: int, outage_s: float, work: Path) -> str:
             cluster.shutdown()
             market.stop()
             open_market.stop()
+    return _report(symbols, outage_s, backfill, added, gap)
+
+
+def _report(symbols: int, outage_s: float, backfill: dict, added: list[float], gap: dict) -> str:
     per_k = 1000 / backfill["bars"]
     return "\n".join([
         f"# History benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",

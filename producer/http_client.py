@@ -127,7 +127,9 @@ def _register(connection: HTTPConnection) -> None:
         watch.connection = connection
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Registered:
+    """Registers the connection with the attempt's watch before it connects or sends."""
+
     def connect(self) -> None:
         _register(self)
         super().connect()
@@ -138,14 +140,12 @@ class _WatchedHTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        _register(self)
-        super().connect()
+class _WatchedHTTPConnection(_Registered, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _register(self)
-        super().request(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_Registered, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
