@@ -105,6 +105,16 @@ def clip(raw: bytes) -> bytes:
     return raw if len(raw) <= MAX_RAW_BYTES else raw[:MAX_RAW_BYTES] + b"...[clipped]"
 
 
+def number(text: str) -> int | float:
+    """A whole number as an int, anything else float() reads as a float (1e999 is inf): a
+    text source's numbers, for the contract to judge."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def load_json(body: bytes) -> tuple[object, str | None]:
     """(document, None), or (None, why not): nothing a body holds makes this raise."""
     try:

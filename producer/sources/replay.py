@@ -42,7 +42,16 @@ from producer.replay_format import (
     open_csv,
     rows_of,
 )
-from producer.sources.base import DAY_MS, BarItem, BarLimit, Item, NoData, Rejected, StreamSource
+from producer.sources.base import (
+    DAY_MS,
+    BarItem,
+    BarLimit,
+    Item,
+    NoData,
+    Rejected,
+    StreamSource,
+    number,
+)
 
 
 def parse_timestamp(text: str) -> int:
@@ -84,10 +93,10 @@ def read_replay(path: Path, symbols: Sequence[str] | None = None) -> Iterator[Ti
                 continue
             try:
                 ts = parse_timestamp(row[layout["ts"]])
-                price = _number(row[layout["price"]])
+                price = number(row[layout["price"]])
                 v = layout.get("volume")
                 volume_text = row[v].strip() if v is not None and v < len(row) else ""
-                volume = _number(volume_text) if volume_text else 0
+                volume = number(volume_text) if volume_text else 0
             except (ValueError, OverflowError) as e:
                 yield Rejected(
                     f"replay line {lineno}: cannot read the row ({short(str(e), 120)})",
@@ -107,15 +116,6 @@ def read_replay(path: Path, symbols: Sequence[str] | None = None) -> Iterator[Ti
             seq = prev_seq + 1 if ts == prev_ts else 0
             last[symbol] = (ts, seq)
             yield Tick(symbol, price, volume, ts, "replay", seq)
-
-
-def _number(text: str) -> int | float:
-    """A whole number as an int, anything else float() reads as a float; the contract judges."""
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
 
 
 def replay_bars(path: Path, symbol: str, interval: str) -> Iterator[Bar]:

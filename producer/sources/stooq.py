@@ -36,6 +36,7 @@ from producer.sources.base import (
     PolledSource,
     Rejected,
     clip,
+    number,
 )
 
 logger = logging.getLogger(__name__)
@@ -125,8 +126,8 @@ def parse_history(symbol: str, body: bytes) -> Iterator[BarItem]:
         try:
             day = date.fromisoformat(row[0].strip())
             start = (day - _EPOCH).days * DAY_MS
-            open_, high, low, close = (_number(v) for v in row[1:5])
-            volume = _number(row[5]) if len(row) > 5 and row[5].strip() else 0
+            open_, high, low, close = (number(v) for v in row[1:5])
+            volume = number(row[5]) if len(row) > 5 and row[5].strip() else 0
         except (ValueError, OverflowError) as e:
             why = short(str(e))
             yield Rejected(f"stooq: a history row of {symbol} does not parse ({why})", raw, symbol)
@@ -193,20 +194,11 @@ def _row(symbol: str, row: list[str], raw: bytes) -> Item:
         )
         ts = int(local.timestamp() * 1000)
         price = float(row[6])
-        volume = _number(row[7]) if row[7] not in ("", "N/D") else 0
+        volume = number(row[7]) if row[7] not in ("", "N/D") else 0
     except (ValueError, OverflowError) as e:
         why = short(str(e))
         return Rejected(f"stooq: the row for {symbol} does not parse ({why})", raw, symbol)
     return Tick(symbol, price, volume, ts, "stooq")
-
-
-def _number(text: str) -> int | float:
-    """A whole number as an int, anything else float() reads as a float (1e999 is inf)."""
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
 
 
 def _our_symbol(name: str) -> str | None:
