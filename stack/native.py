@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from common.polling import WaitTimeout, wait_until
 from stack import artifacts, processes, readiness, services
 from stack.services import (
     CASSANDRA,
@@ -174,10 +175,18 @@ class NativeStack:
         if wait:
             self.wait_ready(name)
 
-    def _zookeeper_serving(self) -> bool:
-        return any(
-            readiness.zookeeper_ready(self.settings.for_node(n)) for n in self.settings.node_ids
-        )
+    def _zookeeper_serving(self, within_s: float = 20.0) -> bool:
+        """Whether a ZooKeeper server answers, asked again for up to `within_s`: one probe of a
+        server just started can time out on a busy machine (it did, right after it was ready)."""
+
+        def answers() -> bool:
+            nodes = self.settings.node_ids
+            return any(readiness.zookeeper_ready(self.settings.for_node(n)) for n in nodes)
+
+        try:
+            return wait_until(answers, within_s, "ZooKeeper to answer", every_s=0.5)
+        except WaitTimeout:
+            return False
 
     def _launch_spec(self, name: str) -> LaunchSpec:
         service, node = parse_instance(name)
