@@ -4,7 +4,9 @@ checking what they take, and which of Kafka's refusals are for good."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
+from typing import Any
 
 from kafka.errors import (
     InvalidRecordError,
@@ -118,3 +120,22 @@ def check_dead_letters_fit(bootstrap_servers: str, topic: str) -> None:
 
 class TopicTooSmall(RuntimeError):
     """A topic's record size limit is below what a stage must be able to write to it."""
+
+
+def wait_for_partitions(
+    consumer: Any, topics: Iterable[str], stop: threading.Event, every_s: float = 1.0
+) -> bool:
+    """Wait until every topic shows its partitions to `consumer` (True), or `stop` is set.
+
+    A group member that joins while a topic just created has no partitions yet is assigned
+    nothing ("No partition metadata for topic"), and with kafka-python 3.0.12 it then did not
+    join again: poll() spun two threads inside the client for minutes and the coordinator no
+    longer knew the member when it left (seen in make bench-idle: the dashboard at 0.8-0.96
+    cores, its live feed dead). So a stage subscribes only once its topics have partitions.
+    """
+    waiting = list(topics)
+    while waiting:
+        waiting = [t for t in waiting if not consumer.partitions_for_topic(t)]
+        if waiting and stop.wait(every_s):
+            return False
+    return True

@@ -22,6 +22,7 @@ from typing import Any
 
 from common.contract import ContractError, Tick, now_ms
 from common.polling import Backoff, poll_paced
+from common.topics import wait_for_partitions
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,8 @@ class TickFeed:
                 pass
 
         try:
+            if not wait_for_partitions(consumer, [self._topic], self._stop):
+                return
             consumer.subscribe([self._topic], listener=FromTheEnd())
             while not self._stop.is_set():
                 batches = poll_paced(consumer, 200, self._stop)

@@ -14,7 +14,7 @@ from kafka.errors import KafkaError
 from common.cql import build_cluster
 from common.polling import Backoff
 from common.ready import ready
-from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics
+from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics, wait_for_partitions
 from storage import schema
 from storage.consumer import StorageLoop
 from storage.dead_letters import DeadLetterSink
@@ -56,6 +56,10 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
         if writer is None or _until_ready("Kafka", lambda: _kafka_topics(settings), stop) is None:
             return
         consumer = _consumer(settings)
+        topics = [settings.ticks_topic, settings.aggregates_topic, settings.bars_topic]
+        if not wait_for_partitions(consumer, topics, stop):
+            return
+        consumer.subscribe(topics)
         dead_letters = _dead_letter_sink(settings)
         loop = StorageLoop(
             consumer,
@@ -116,9 +120,6 @@ def _consumer(settings: StorageSettings):
     from kafka import KafkaConsumer
 
     return KafkaConsumer(
-        settings.ticks_topic,
-        settings.aggregates_topic,
-        settings.bars_topic,
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.consumer_group,
         client_id="stock-storage",

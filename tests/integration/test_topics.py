@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from common.topics import record_limit
+from common.polling import poll_paced, wait_until
+from common.topics import record_limit, wait_for_partitions
 
 
 def test_record_limit_waits_for_a_topic_created_meanwhile(services, kafka_admin):
@@ -33,3 +34,54 @@ def test_record_limit_of_a_missing_topic_is_a_clear_retriable_error(services):
     with pytest.raises(UnknownTopicOrPartitionError, match=missing) as raised:
         record_limit(services.bootstrap_servers, missing, timeout_ms=2_000)
     assert raised.value.retriable
+
+
+def test_a_group_member_joins_once_a_topic_created_meanwhile_has_its_partitions(
+    services, kafka_admin
+):
+    # A member that joined before the new topic had partitions was assigned nothing and never
+    # joined again (the dashboard's live feed dead, kafka-python spinning a core): a stage
+    # subscribes only once wait_for_partitions says the topic has them.
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.admin import NewTopic
+
+    name = f"pytest-join-{uuid.uuid4().hex[:10]}"
+    consumer = KafkaConsumer(bootstrap_servers=services.bootstrap_servers,
+                             group_id=f"{name}-group", auto_offset_reset="earliest")  # fmt: skip
+    maker = threading.Timer(1.0, lambda: kafka_admin.create_topics([NewTopic(name, 3, 1)]))
+    maker.start()
+    try:
+        assert wait_for_partitions(consumer, [name], threading.Event(), every_s=0.2)
+        consumer.subscribe([name])
+        producer = KafkaProducer(bootstrap_servers=services.bootstrap_servers, acks="all")
+        producer.send(name, key=b"k", value=b"after the join").get(30)
+        producer.close()
+        got: list[bytes] = []
+
+        def read() -> bool:
+            for records in poll_paced(consumer, 200).values():
+                got.extend(r.value for r in records)
+            return bool(got)
+
+        wait_until(read, 120, "the record published after the join")
+        assert len(consumer.assignment()) == 3
+        assert got == [b"after the join"]
+    finally:
+        maker.join()
+        consumer.close()
+        kafka_admin.delete_topics([name])
+
+
+def test_waiting_for_the_partitions_of_a_missing_topic_ends_when_stopped(services):
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=services.bootstrap_servers)
+    stop = threading.Event()
+    stopper = threading.Timer(0.5, stop.set)
+    stopper.start()
+    try:
+        missing = f"pytest-missing-{uuid.uuid4().hex[:10]}"
+        assert not wait_for_partitions(consumer, [missing], stop, every_s=0.1)
+    finally:
+        stopper.join()
+        consumer.close()
