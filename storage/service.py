@@ -56,10 +56,9 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
         if writer is None or _until_ready("Kafka", lambda: _kafka_topics(settings), stop) is None:
             return
         consumer = _consumer(settings)
-        topics = [settings.ticks_topic, settings.aggregates_topic, settings.bars_topic]
-        if not wait_for_partitions(consumer, topics, stop):
+        if not wait_for_partitions(consumer, _consumed(settings), stop):
             return
-        consumer.subscribe(topics)
+        consumer.subscribe(_consumed(settings))
         dead_letters = _dead_letter_sink(settings)
         loop = StorageLoop(
             consumer,
@@ -103,10 +102,13 @@ def _cassandra_writer(settings: StorageSettings, clusters: list) -> CassandraWri
         raise
 
 
+def _consumed(settings: StorageSettings) -> list[str]:
+    return [settings.ticks_topic, settings.aggregates_topic, settings.bars_topic]
+
+
 def _kafka_topics(settings: StorageSettings) -> list[str]:
     """The topics, created when missing; a dead-letter topic too small is warned of."""
-    topics = [settings.ticks_topic, settings.aggregates_topic, settings.bars_topic,
-              settings.dead_letter_topic]  # fmt: skip
+    topics = [*_consumed(settings), settings.dead_letter_topic]
     created = ensure_topics(settings.bootstrap_servers, topics)
     try:
         check_dead_letters_fit(settings.bootstrap_servers, settings.dead_letter_topic)
