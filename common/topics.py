@@ -122,20 +122,33 @@ class TopicTooSmall(RuntimeError):
     """A topic's record size limit is below what a stage must be able to write to it."""
 
 
-def wait_for_partitions(
-    consumer: Any, topics: Iterable[str], stop: threading.Event, every_s: float = 1.0
+def subscribe_when_ready(
+    consumer: Any,
+    topics: Iterable[str],
+    stop: threading.Event,
+    listener: Any = None,
+    every_s: float = 1.0,
 ) -> bool:
-    """Wait until every topic shows its partitions to `consumer` (True), or `stop` is set.
+    """Subscribe `consumer` to `topics` once each shows its partitions (True), or give up when
+    `stop` is set (False).
 
-    A group member that joins while a topic just created has no partitions yet is assigned
-    nothing ("No partition metadata for topic"), and with kafka-python 3.0.12 it then did not
-    join again: poll() spun two threads inside the client for minutes and the coordinator no
-    longer knew the member when it left (seen in make bench-idle: the dashboard at 0.8-0.96
-    cores, its live feed dead). So a stage subscribes only once its topics have partitions.
+    Two faults of kafka-python 3.0.12's group membership meet here (seen as the dashboard or a
+    consumer using 0.7-0.96 cores at rest, its group coordinator no longer knowing it):
+    - a member that joins while a topic just created has no partitions yet is assigned nothing
+      ("No partition metadata for topic") and does not join again;
+    - a member joins with the partitions it knew when it subscribed (none: subscribe() drops the
+      metadata of other topics), then sees them and joins a second time. When poll()'s timeout
+      runs out during that second join, the join completes unseen: the member stays
+      "rebalancing" with heartbeats off, and poll() no longer waits for anything (it spins).
+    So this waits for the partitions, then refreshes the metadata after subscribing, so the
+    first join already knows them and is the only one.
     """
-    waiting = list(topics)
+    wanted = list(topics)
+    waiting = wanted
     while waiting:
         waiting = [t for t in waiting if not consumer.partitions_for_topic(t)]
         if waiting and stop.wait(every_s):
             return False
+    consumer.subscribe(wanted, listener=listener)
+    consumer.topics()  # a metadata request: the group's view of its topics, before any join
     return True

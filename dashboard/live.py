@@ -22,7 +22,7 @@ from typing import Any
 
 from common.contract import ContractError, Tick, now_ms
 from common.polling import Backoff, poll_paced
-from common.topics import wait_for_partitions
+from common.topics import subscribe_when_ready
 
 logger = logging.getLogger(__name__)
 
@@ -183,9 +183,8 @@ class TickFeed:
                 pass
 
         try:
-            if not wait_for_partitions(consumer, [self._topic], self._stop):
+            if not subscribe_when_ready(consumer, [self._topic], self._stop, FromTheEnd()):
                 return
-            consumer.subscribe([self._topic], listener=FromTheEnd())
             while not self._stop.is_set():
                 batches = poll_paced(consumer, 200, self._stop)
                 self.running = True

@@ -14,7 +14,7 @@ from kafka.errors import KafkaError
 from common.cql import build_cluster
 from common.polling import Backoff
 from common.ready import ready
-from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics, wait_for_partitions
+from common.topics import TopicTooSmall, check_dead_letters_fit, ensure_topics, subscribe_when_ready
 from storage import schema
 from storage.consumer import StorageLoop
 from storage.dead_letters import DeadLetterSink
@@ -56,9 +56,8 @@ def serve(settings: StorageSettings, stop: threading.Event) -> None:
         if writer is None or _until_ready("Kafka", lambda: _kafka_topics(settings), stop) is None:
             return
         consumer = _consumer(settings)
-        if not wait_for_partitions(consumer, _consumed(settings), stop):
+        if not subscribe_when_ready(consumer, _consumed(settings), stop):
             return
-        consumer.subscribe(_consumed(settings))
         dead_letters = _dead_letter_sink(settings)
         loop = StorageLoop(
             consumer,
