@@ -143,8 +143,7 @@ def subscribe_when_ready(
     So this waits for the partitions, then refreshes the metadata after subscribing, so the
     first join already knows them and is the only one.
     """
-    wanted = list(topics)
-    waiting = wanted
+    waiting = wanted = list(topics)
     while waiting:
         waiting = [t for t in waiting if not consumer.partitions_for_topic(t)]
         if waiting and stop.wait(every_s):

@@ -11,7 +11,8 @@ from pathlib import Path
 # compiling for minutes: about 600 compilations a batch at rest, most of the JVM's CPU. Ten
 # times the thresholds leave that code to C1, while what runs per record reaches C2 within a
 # batch. Measured side by side (README, Performance): 12% less CPU at 10 ticks/s, a quarter
-# less at 1,000 ticks/s, and no slower on a backlog.
+# less live at 1,000 ticks/s and no slower on a backlog in make bench-processor; no difference
+# the runs could show in the whole pipeline's first minute.
 JIT_OPTIONS = (
     "-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
     "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000"
