@@ -84,6 +84,11 @@ class IdleSettings:
     measure_s: float = option(
         "--measure", "IDLE_MEASURE", "60s", "how long each rate is measured", seconds
     )
+    rounds: int = option(
+        "--rounds", "IDLE_ROUNDS", "1",
+        "measuring windows per rate, back to back: more than one shows how the cost moves with "
+        "uptime (the processor's JIT keeps warming up for minutes)", positive_int,
+    )  # fmt: skip
     symbols: int = option(
         "--symbols", "IDLE_SYMBOLS", "3", "symbols the simulated producer follows", positive_int
     )
@@ -173,7 +178,7 @@ class NativePipeline:
             self._stages.supervisor.stop("producer")
             self.producing = False
         if rate:
-            lasts_s = self._idle.warm_up_s + self._idle.measure_s + 60
+            lasts_s = self._idle.warm_up_s + self._idle.rounds * self._idle.measure_s + 60
             self._stages.start_producer(rate, int(rate * lasts_s), log_name=f"producer-{rate}")
             self.producing = True
 
@@ -188,23 +193,28 @@ class NativePipeline:
         self._stages.check()
 
 
-def run(idle: IdleSettings) -> dict[int, dict[str, float]]:
+# A column of the table: (offered rate, measuring round at that rate).
+Column = tuple[int, int]
+
+
+def run(idle: IdleSettings) -> dict[Column, dict[str, float]]:
     symbols = [f"I{i:03d}" for i in range(idle.symbols)]
     if idle.under == "native":
         pipeline: NativePipeline | ComposePipeline = NativePipeline(idle, symbols)
     else:
         pipeline = ComposePipeline(symbols, _windows(idle), idle.compose_spark)
-    results: dict[int, dict[str, float]] = {}
+    results: dict[Column, dict[str, float]] = {}
     with pipeline:
         for rate in idle.rates:
             pipeline.offer(rate)
             logger.info("rate %d/s: warming up %.0fs, then measuring %.0fs",
                         rate, idle.warm_up_s, idle.measure_s)  # fmt: skip
             time.sleep(idle.warm_up_s)  # the warm-up itself
+            for round_ in range(idle.rounds):
+                pipeline.check()
+                results[rate, round_] = measure(pipeline.cpu_seconds, idle.measure_s)
+                logger.info("%s: %s", _label(idle, (rate, round_)), _line(results[rate, round_]))
             pipeline.check()
-            results[rate] = measure(pipeline.cpu_seconds, idle.measure_s)
-            pipeline.check()
-            logger.info("rate %d/s: %s", rate, _line(results[rate]))
         pipeline.offer(0)
     return results
 
@@ -221,17 +231,26 @@ ORDER = ("processor", "spark-worker", "spark-master", "storage", "dashboard", "p
          "cassandra", "kafka", "zookeeper")  # fmt: skip
 
 
-def report(results: dict[int, dict[str, float]], idle: IdleSettings, started: datetime) -> str:
-    rates_ = sorted(results)
-    head = "| process | " + " | ".join(f"{r}/s" for r in rates_) + " |"
-    rows = [head, "| --- |" + " ---: |" * len(rates_)]
+def _label(idle: IdleSettings, column: Column) -> str:
+    rate, round_ = column
+    if idle.rounds == 1:
+        return f"{rate}/s"
+    begins = idle.warm_up_s + round_ * idle.measure_s
+    return f"{rate}/s, {begins:.0f}-{begins + idle.measure_s:.0f} s"
+
+
+def report(results: dict[Column, dict[str, float]], idle: IdleSettings, started: datetime) -> str:
+    columns = sorted(results)
+    head = "| process | " + " | ".join(_label(idle, c) for c in columns) + " |"
+    rows = [head, "| --- |" + " ---: |" * len(columns)]
     for name in ORDER:
-        if any(name in results[r] for r in rates_):
-            cells = [f"{results[r][name]:.3f}" if name in results[r] else "-" for r in rates_]
+        if any(name in results[c] for c in columns):
+            cells = [f"{results[c][name]:.3f}" if name in results[c] else "-" for c in columns]
             rows.append(f"| {name} | " + " | ".join(cells) + " |")
-    totals = [sum(results[r].values()) for r in rates_]
+    totals = [sum(results[c].values()) for c in columns]
     rows.append("| **all** | " + " | ".join(f"**{t:.3f}**" for t in totals) + " |")
-    per_k = [f"{t / r * 1000:.1f}" if r else "-" for t, r in zip(totals, rates_, strict=True)]
+    per_k = [f"{t / rate * 1000:.1f}" if rate else "-"
+             for t, (rate, _) in zip(totals, columns, strict=True)]  # fmt: skip
     rows.append("| CPU-s per 1,000 ticks | " + " | ".join(per_k) + " |")
     if idle.under == "native":
         how = "Natively (make local): cores used per process (with its children), read from /proc"
@@ -240,10 +259,12 @@ def report(results: dict[int, dict[str, float]], idle: IdleSettings, started: da
         how = "Under compose (make up): cores used per container, read from its cgroup"
         spark = "Spark " + ("local[*] in the processor" if idle.compose_spark == "local"
                             else "on a standalone master and worker (SPARK=cluster)")  # fmt: skip
+    rounds = f" ({idle.rounds} windows back to back, timed from the rate's start)"
     return "\n".join([
         f"# Pipeline CPU at rest and at low rates, {started:%Y-%m-%d %H:%M} UTC",
         "",
-        f"{how} over {idle.measure_s:.0f} s after {idle.warm_up_s:.0f} s at each rate; "
+        f"{how} over {idle.measure_s:.0f} s after {idle.warm_up_s:.0f} s at each rate"
+        f"{rounds if idle.rounds > 1 else ''}; "
         f"{idle.symbols} symbols, windows {_windows(idle)}, {spark}; {cpu_model()}.",
         "",
         *rows,

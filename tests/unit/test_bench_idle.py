@@ -29,8 +29,8 @@ def test_defaults_measure_rest_and_three_rates():
 def test_the_table_totals_each_rate_and_gives_cpu_per_thousand_ticks():
     idle, _ = parse_settings(IdleSettings, build_parser({}), [])
     results = {
-        0: {"processor": 0.5, "storage": 0.01, "kafka": 0.09},
-        100: {"processor": 0.75, "storage": 0.05, "producer": 0.02, "kafka": 0.1},
+        (0, 0): {"processor": 0.5, "storage": 0.01, "kafka": 0.09},
+        (100, 0): {"processor": 0.75, "storage": 0.05, "producer": 0.02, "kafka": 0.1},
     }
     text = report(results, idle, datetime(2026, 12, 5, tzinfo=timezone.utc))
     lines = text.splitlines()
@@ -42,11 +42,25 @@ def test_the_table_totals_each_rate_and_gives_cpu_per_thousand_ticks():
     assert "cores" in lines[2]  # the CPU model and core count are part of every table
 
 
+def test_rounds_are_columns_named_by_when_they_were_measured():
+    idle, _ = parse_settings(IdleSettings, build_parser({"IDLE_ROUNDS": "2"}),
+                             ["--rates", "10", "--warm-up", "30s", "--measure", "2m"])  # fmt: skip
+    results = {(10, 0): {"processor": 0.2}, (10, 1): {"processor": 0.1}}
+    lines = report(results, idle, datetime(2026, 12, 7, tzinfo=timezone.utc)).splitlines()
+    assert "| process | 10/s, 30-150 s | 10/s, 150-270 s |" in lines
+    assert "| processor | 0.200 | 0.100 |" in lines
+    # Each round is its own window at the same rate: CPU per 1,000 ticks for each.
+    assert "| CPU-s per 1,000 ticks | 20.0 | 10.0 |" in lines
+    assert "2 windows back to back" in lines[2]
+
+
 def test_under_compose_is_named_in_the_table_with_its_spark():
     for argv, spark in (([], "local[*] in the processor"), (["--compose-spark", "cluster"],
                                                              "master and worker")):  # fmt: skip
         idle, _ = parse_settings(IdleSettings, build_parser({}), ["--under", "compose", *argv])
-        text = report({0: {"processor": 0.3}}, idle, datetime(2026, 12, 6, tzinfo=timezone.utc))
+        text = report(
+            {(0, 0): {"processor": 0.3}}, idle, datetime(2026, 12, 6, tzinfo=timezone.utc)
+        )
         assert "Under compose (make up)" in text and spark in text
 
 
