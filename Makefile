@@ -132,7 +132,7 @@ bench-faults: $(VENV_STAMP) ## a three-node cluster of its own: recovery and tic
 bench-fleet: $(VENV_STAMP) ## the producers' fleet: handover after a SIGKILL, symbols add -> first tick in Kafka and row in Cassandra
 	$(PYTHON) -m bench.fleet
 
-bench-idle: $(VENV_STAMP) ## the pipeline's CPU per process at rest and at 10, 100, 1,000 ticks/s (IDLE_UNDER=compose: as make up runs it)
+bench-idle: $(VENV_STAMP) ## the pipeline's CPU per process at rest and at 10, 100, 1,000 ticks/s (IDLE_UNDER=compose: as make up runs it; IDLE_ROUNDS=N: N windows in a row)
 	$(PYTHON) -m bench.idle
 
 bench-producer: $(VENV_STAMP) ## producer: simulated ticks/s into Kafka beside Kafka's own ProducerPerformance
