@@ -87,7 +87,7 @@ class IdleSettings:
     rounds: int = option(
         "--rounds", "IDLE_ROUNDS", "1",
         "measuring windows per rate, back to back: more than one shows how the cost moves with "
-        "uptime (the processor's JIT keeps warming up for minutes)", positive_int,
+        "uptime (the JVMs keep compiling for minutes after they start)", positive_int,
     )  # fmt: skip
     symbols: int = option(
         "--symbols", "IDLE_SYMBOLS", "3", "symbols the simulated producer follows", positive_int
