@@ -207,8 +207,8 @@ def run(idle: IdleSettings) -> dict[Column, dict[str, float]]:
     with pipeline:
         for rate in idle.rates:
             pipeline.offer(rate)
-            logger.info("rate %d/s: warming up %.0fs, then measuring %.0fs",
-                        rate, idle.warm_up_s, idle.measure_s)  # fmt: skip
+            logger.info("rate %d/s: warming up %.0fs, then measuring %d x %.0fs",
+                        rate, idle.warm_up_s, idle.rounds, idle.measure_s)  # fmt: skip
             time.sleep(idle.warm_up_s)  # the warm-up itself
             for round_ in range(idle.rounds):
                 pipeline.check()
@@ -259,12 +259,13 @@ def report(results: dict[Column, dict[str, float]], idle: IdleSettings, started:
         how = "Under compose (make up): cores used per container, read from its cgroup"
         spark = "Spark " + ("local[*] in the processor" if idle.compose_spark == "local"
                             else "on a standalone master and worker (SPARK=cluster)")  # fmt: skip
-    rounds = f" ({idle.rounds} windows back to back, timed from the rate's start)"
+    rounds = (f" ({idle.rounds} windows back to back, timed from the rate's start)"
+              if idle.rounds > 1 else "")  # fmt: skip
     return "\n".join([
         f"# Pipeline CPU at rest and at low rates, {started:%Y-%m-%d %H:%M} UTC",
         "",
         f"{how} over {idle.measure_s:.0f} s after {idle.warm_up_s:.0f} s at each rate"
-        f"{rounds if idle.rounds > 1 else ''}; "
+        f"{rounds}; "
         f"{idle.symbols} symbols, windows {_windows(idle)}, {spark}; {cpu_model()}.",
         "",
         *rows,
