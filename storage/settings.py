@@ -23,6 +23,7 @@ from common.settings import (
     TICKS_TOPIC_OPTION,
     EnvArgumentParser,
     add_options,
+    capped,
     duration_ms,
     option,
     positive_int,
@@ -150,6 +151,23 @@ class StorageSettings:
         "5000",
         "most Kafka records polled and written per batch",
         positive_int,
+    )
+    fetch_min_bytes: int = option(
+        "--fetch-min-bytes",
+        "FETCH_MIN_BYTES",
+        str(64 * 1024),
+        "bytes the broker gathers before it answers a fetch (Kafka's fetch.min.bytes): "
+        "fewer, larger writes at low rates; 1 answers as soon as one record is there",
+        # Above the client's fetch.max.bytes (50 MiB) every fetch would wait its whole time.
+        capped(positive_int, 50 * 1024 * 1024, "must be at most 50 MiB (52428800), got {text}"),
+    )
+    fetch_max_wait_ms: int = option(
+        "--fetch-max-wait",
+        "FETCH_MAX_WAIT",
+        "500ms",
+        "longest the broker holds a fetch while it gathers --fetch-min-bytes (e.g. 250ms, 1s; "
+        "at most 10s): what a tick may wait in Kafka before storage writes it",
+        capped(duration_ms, 10_000, "must be at most 10s, got {text}"),
     )
     ready_file: Path | None = READY_FILE.field()
     log_level: str = LOG_LEVEL.field()

@@ -23,6 +23,7 @@ def test_defaults_match_the_documented_ones():
     assert s.consumer_group == "stock-storage"
     assert str(s.replication) == "SimpleStrategy:1"
     assert (s.ticks_ttl_s, s.aggregates_ttl_s) == (0, 0)
+    assert (s.fetch_min_bytes, s.fetch_max_wait_ms) == (64 * 1024, 500)
 
 
 def test_every_setting_has_its_env_twin():
@@ -40,6 +41,8 @@ def test_every_setting_has_its_env_twin():
         "AGGREGATES_TTL": "12h",
         "WRITE_CONCURRENCY": "8",
         "BATCH_SIZE": "100",
+        "FETCH_MIN_BYTES": "1",
+        "FETCH_MAX_WAIT": "2s",
         "LOG_LEVEL": "debug",
     }
     s = parse([], env)
@@ -52,6 +55,7 @@ def test_every_setting_has_its_env_twin():
     assert s.replication.factors == (("dc1", 3), ("dc2", 2))
     assert (s.ticks_ttl_s, s.aggregates_ttl_s) == (30 * 86400, 12 * 3600)
     assert (s.write_concurrency, s.batch_size, s.log_level) == (8, 100, "DEBUG")
+    assert (s.fetch_min_bytes, s.fetch_max_wait_ms) == (1, 2000)
     help_text = " ".join(build_parser({}).format_help().split())
     for name in env:
         assert f"[env: {name}]" in help_text
@@ -73,6 +77,10 @@ def test_flag_beats_env():
         ({"TICKS_TTL": "1.5s"}, "TICKS_TTL"),
         ({"AGGREGATES_TTL": "soon"}, "AGGREGATES_TTL"),
         ({"BATCH_SIZE": "0"}, "BATCH_SIZE"),
+        ({"FETCH_MIN_BYTES": "0"}, "FETCH_MIN_BYTES"),
+        ({"FETCH_MIN_BYTES": str(50 * 1024 * 1024 + 1)}, "FETCH_MIN_BYTES"),
+        ({"FETCH_MAX_WAIT": "11s"}, "FETCH_MAX_WAIT"),
+        ({"FETCH_MAX_WAIT": "0"}, "FETCH_MAX_WAIT"),
         ({"TICKS_TOPIC": "bad topic"}, "TICKS_TOPIC"),
     ],
 )
