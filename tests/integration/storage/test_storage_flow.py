@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
+import re
+import time
+from dataclasses import replace
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 
 from common.contract import Aggregate, Tick, dead_letter_bytes, now_ms, read_dead_letter
 from common.cql import connect
@@ -222,13 +226,6 @@ def test_a_trickle_of_ticks_is_written_in_gathered_batches(
     """Ticks sent one by one, 20 a second, are written a fetch's gathering at a time (the
     broker holds a fetch up to FETCH_MAX_WAIT for FETCH_MIN_BYTES), not one write and one
     commit per tick: every write costs the same CPU whatever it holds."""
-    import logging
-    import re
-    import time
-    from dataclasses import replace
-
-    from kafka import KafkaProducer
-
     s = replace(storage_settings, fetch_max_wait_ms=1000)
     caplog.set_level(logging.INFO, logger="storage.consumer")
     ticks = make_ticks(41, ["AAPL"], now_ms() - 60_000)
