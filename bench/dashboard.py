@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from http.client import HTTPConnection
 from pathlib import Path
 
-from bench.cpu import cpu_seconds
+from bench.cpu import cpu_model, cpu_seconds
+from bench.results import RESULTS_DIR, publish, stamp
 from common.contract import Aggregate, Tick, now_ms
 from common.logs import configure_logging
 from common.polling import wait_until
@@ -90,6 +91,7 @@ class BenchSettings:
     requests: int = option(
         "--requests", "BENCH_REQUESTS", "200", "/api/bars requests timed", positive_int
     )
+    results_dir: Path = RESULTS_DIR.field()
     log_level: str = LOG_LEVEL.field()
 
 
@@ -430,26 +432,28 @@ def main(argv: list[str] | None = None) -> int:
             live = bench_live(run, s)
         finally:
             run.teardown()
-    print(f"\ndashboard bench ({os.cpu_count()} cores shared with Kafka, Cassandra, chromium "
-          "and the load generator)")  # fmt: skip
-    print(
-        f"load average (1 min) at the start {load_before:.1f}, at the end {os.getloadavg()[0]:.1f}"
-    )
-    print(f"/api/bars, a day of 1-minute bars (1,440), sequential: {summary(bars)}")
-    print(f"  the dashboard's CPU per request: {bars_cpu_ms:.1f} ms")
-    print(f"  goal p95 < 50 ms: {'met' if percentile(bars, 95) < 50 else 'NOT met'}")
-    print(f"live feed: {live['published']:,} ticks published at {s.rate}/s, "
-          f"{s.seconds:.0f} s per phase")  # fmt: skip
-    print(f"tick published -> shown on the page, page alone:   {summary(live['alone'])}")
-    print(f"tick published -> shown on the page, {s.clients} clients: {summary(live['loaded'])}")
     worst = max(percentile(live["alone"], 95), percentile(live["loaded"], 95))
-    print(f"  goal p95 < 1000 ms: {'met' if worst < 1000 else 'NOT met'}")
-    print(f"dashboard CPU: {live['alone_cpu']:.2f} cores with the page alone, "
-          f"{live['loaded_cpu']:.2f} cores with {s.clients} live clients")  # fmt: skip
-    print(f"{s.clients} SSE clients: {live['still_open']} open to the end, {live['dropped']} "
-          f"dropped, {live['events']:,} events; delivery {summary(live['streams'])}")  # fmt: skip
     held = live["loaded_cpu"] < 1 and live["still_open"] == s.clients
-    print(f"  goal {s.clients} clients under one core: {'met' if held else 'NOT met'}")
+    text = "\n".join([
+        f"dashboard bench ({cpu_model()}, shared with Kafka, Cassandra, chromium and the load "
+        "generator)",
+        f"load average (1 min) at the start {load_before:.1f}, at the end "
+        f"{os.getloadavg()[0]:.1f}",
+        f"/api/bars, a day of 1-minute bars (1,440), sequential: {summary(bars)}",
+        f"  the dashboard's CPU per request: {bars_cpu_ms:.1f} ms",
+        f"  goal p95 < 50 ms: {'met' if percentile(bars, 95) < 50 else 'NOT met'}",
+        f"live feed: {live['published']:,} ticks published at {s.rate}/s, "
+        f"{s.seconds:.0f} s per phase",
+        f"tick published -> shown on the page, page alone:   {summary(live['alone'])}",
+        f"tick published -> shown on the page, {s.clients} clients: {summary(live['loaded'])}",
+        f"  goal p95 < 1000 ms: {'met' if worst < 1000 else 'NOT met'}",
+        f"dashboard CPU: {live['alone_cpu']:.2f} cores with the page alone, "
+        f"{live['loaded_cpu']:.2f} cores with {s.clients} live clients",
+        f"{s.clients} SSE clients: {live['still_open']} open to the end, {live['dropped']} "
+        f"dropped, {live['events']:,} events; delivery {summary(live['streams'])}",
+        f"  goal {s.clients} clients under one core: {'met' if held else 'NOT met'}",
+    ])  # fmt: skip
+    publish(text, s.results_dir, f"dashboard-{stamp()}")
     return 0
 
 

@@ -13,7 +13,6 @@ Who published a tick is read from its Kafka header; everything else from the dat
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import statistics
@@ -23,18 +22,27 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.cpu import cpu_model
-from bench.results import publish
+from bench.results import RESULTS_DIR, publish, stamp
 from common.contract import Tick, now_ms
 from common.cql import connect as cql_connect
 from common.fleet import SymbolStore, share
 from common.fleet import connect as zk_connect
 from common.logs import configure_logging
 from common.polling import poll_paced, wait_until
-from common.settings import positive_int
+from common.settings import (
+    LOG_LEVEL,
+    EnvArgumentParser,
+    add_options,
+    option,
+    parse_settings,
+    positive_int,
+)
 from common.topics import ensure_topics
 from producer.publisher import MEMBER_HEADER
 from stack.endpoints import services
@@ -181,18 +189,30 @@ def run(kills: int, adds: int, work: Path) -> str:
     ])  # fmt: skip
 
 
+@dataclass(frozen=True)
+class FleetBenchSettings:
+    kills: int = option("--kills", "BENCH_KILLS", "10", "members SIGKILLed, one at a time",
+                        positive_int)  # fmt: skip
+    adds: int = option("--adds", "BENCH_ADDS", "5", "symbols added to the running fleet",
+                       positive_int)  # fmt: skip
+    results_dir: Path = RESULTS_DIR.field()
+    log_level: str = LOG_LEVEL.field()
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
+    parser = EnvArgumentParser(
+        prog="python -m bench.fleet", description=__doc__.split("\n\n")[0], environ=environ
+    )
+    add_options(parser, FleetBenchSettings)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__.split(
-        "\n\n")[0])  # fmt: skip
-    parser.add_argument("--kills", type=positive_int, default=10, help="SIGKILLs (default 10)")
-    parser.add_argument("--adds", type=positive_int, default=5, help="symbols added (default 5)")
-    parser.add_argument("--results-dir", type=Path, default=Path("bench-results"))
-    args = parser.parse_args(argv)
-    configure_logging("INFO")
+    bench, _ = parse_settings(FleetBenchSettings, build_parser(), argv)
+    configure_logging(bench.log_level)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
-        text = run(args.kills, args.adds, Path(tmp))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    publish(text, args.results_dir, f"fleet-{stamp}")
+        text = run(bench.kills, bench.adds, Path(tmp))
+    publish(text, bench.results_dir, f"fleet-{stamp()}")
     return 0
 
 

@@ -29,11 +29,13 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.cpu import cpu_model, cpu_seconds
-from bench.results import publish
+from bench.results import RESULTS_DIR, publish, stamp
 from common.buckets import bar_buckets
 from common.contract import now_ms
 from common.cql import connect as cql_connect
@@ -41,7 +43,16 @@ from common.fleet import SymbolStore
 from common.fleet import connect as zk_connect
 from common.logs import configure_logging
 from common.polling import wait_until
-from common.settings import duration_ms, format_duration, positive_int
+from common.settings import (
+    LOG_LEVEL,
+    EnvArgumentParser,
+    add_options,
+    duration_ms,
+    format_duration,
+    option,
+    parse_settings,
+    positive_int,
+)
 from common.topics import ensure_topics
 from stack import history_stand_in as stand_in
 from stack.endpoints import services
@@ -299,22 +310,37 @@ def capped_below(check, least_ms: int):
     return checked
 
 
+@dataclass(frozen=True)
+class HistoryBenchSettings:
+    symbols: int = option(
+        "--symbols", "BENCH_SYMBOLS", "100", "symbols backfilled (100: about 195,000 bars)",
+        positive_int,
+    )  # fmt: skip
+    adds: int = option(
+        "--adds", "BENCH_ADDS", "5", "symbols added to a running fleet", positive_int
+    )
+    outage_ms: int = option(
+        "--outage", "BENCH_OUTAGE", "10m", "how long the gap test's producer is away",
+        capped_below(duration_ms, 120_000),
+    )  # fmt: skip
+    results_dir: Path = RESULTS_DIR.field()
+    log_level: str = LOG_LEVEL.field()
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
+    parser = EnvArgumentParser(
+        prog="python -m bench.history", description=__doc__.split("\n\n")[0], environ=environ
+    )
+    add_options(parser, HistoryBenchSettings)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.history",
-                                     description=__doc__.split("\n\n")[0])  # fmt: skip
-    parser.add_argument("--symbols", type=positive_int, default=100,
-                        help="symbols backfilled (default 100: about 195,000 bars)")  # fmt: skip
-    parser.add_argument("--adds", type=positive_int, default=5,
-                        help="symbols added to a running fleet (default 5)")  # fmt: skip
-    parser.add_argument("--outage", type=capped_below(duration_ms, 120_000), default=600_000,
-                        help="how long the gap test's producer is away (default 10m)")  # fmt: skip
-    parser.add_argument("--results-dir", type=Path, default=Path("bench-results"))
-    args = parser.parse_args(argv)
-    configure_logging("INFO")
+    bench, _ = parse_settings(HistoryBenchSettings, build_parser(), argv)
+    configure_logging(bench.log_level)
     with tempfile.TemporaryDirectory(prefix="history-bench-") as tmp:
-        text = run(args.symbols, args.adds, args.outage / 1000, Path(tmp))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    publish(text, args.results_dir, f"history-{stamp}")
+        text = run(bench.symbols, bench.adds, bench.outage_ms / 1000, Path(tmp))
+    publish(text, bench.results_dir, f"history-{stamp()}")
     return 0
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from bench.compose_pipeline import ComposeError, ComposePipeline
 from bench.cpu import cpu_model, cpu_seconds
 from bench.pipeline.stages import Stages, Target
-from bench.results import publish
+from bench.results import RESULTS_DIR, publish, stamp
 from common.logs import configure_logging
 from common.settings import (
     LOG_LEVEL,
@@ -41,7 +41,6 @@ from common.settings import (
     one_of,
     option,
     parse_settings,
-    path_value,
     positive_int,
     text,
 )
@@ -108,10 +107,7 @@ class IdleSettings:
         "as make up SPARK=cluster)",
         one_of(("local", "cluster")),
     )  # fmt: skip
-    results_dir: Path = option(
-        "--results-dir", "BENCH_RESULTS_DIR", "bench-results", "where the table is written",
-        path_value,
-    )  # fmt: skip
+    results_dir: Path = RESULTS_DIR.field()
     log_level: str = LOG_LEVEL.field()
 
 
@@ -285,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     except (StackError, ResolveError, ComposeError) as e:
         fail(PROG, str(e))
     table = report(results, idle, started)
-    out = publish(table, idle.results_dir, f"idle-{started:%Y%m%dT%H%M%SZ}")
-    print(f"\nwritten to {out}")
+    publish(table, idle.results_dir, f"idle-{stamp(started)}")
     return 0
 
 

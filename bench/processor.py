@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cpu import cpu_seconds
+from bench.cpu import cpu_model, cpu_seconds
+from bench.results import RESULTS_DIR, publish, stamp
 from common.contract import Aggregate, Tick, now_ms
 from common.logs import configure_logging
 from common.polling import poll_paced
@@ -96,6 +97,7 @@ class BenchSettings:
     trigger_interval_ms: int = _processor_option("trigger_interval_ms")
     shuffle_partitions: int = _processor_option("shuffle_partitions")
     spark_master: str = _processor_option("spark_master")
+    results_dir: Path = RESULTS_DIR.field()
     log_level: str = LOG_LEVEL.field()
 
 
@@ -400,7 +402,7 @@ def table(figures: list[PhaseFigures], latency: dict[int, list], bench: BenchSet
         f"processor benchmark: {bench.symbols} symbols, windows {windows} (one query), "
         f"master {bench.spark_master}, {bench.partitions} Kafka partitions, "
         f"{bench.shuffle_partitions} shuffle partitions, trigger {bench.trigger_interval_ms} ms, "
-        f"maxOffsetsPerTrigger {bench.max_offsets_per_trigger}",
+        f"maxOffsetsPerTrigger {bench.max_offsets_per_trigger}; {cpu_model()}",
         f"{'phase':<14} {'ticks':>8} {'ticks/s':>9} {'input/s':>9} {'processed/s':>11} "
         f"{'p50 ms':>7} {'p95 ms':>7} {'batches':>7} {'ticks/cpu-s':>11} {'cores':>5}",
     ]
@@ -447,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         jars = artifacts.spark_kafka_jars(found.cache_dir)
         figures, latency = run(bench, found.bootstrap_servers, jars)
-    print(table(figures, latency, bench))
+    publish(table(figures, latency, bench), bench.results_dir, f"processor-{stamp()}")
     print(json.dumps({"figures": [f.__dict__ for f in figures]}, default=str))
     return 0
 

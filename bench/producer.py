@@ -13,7 +13,6 @@ services (stack/) and drive the producer's own pieces, which no stage may do.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -24,18 +23,30 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from bench.cpu import cpu_model
+from bench.results import RESULTS_DIR, publish, stamp
 from common.contract import now_ms
 from common.logs import configure_logging
-from common.settings import positive_int
+from common.settings import (
+    LOG_LEVEL,
+    EnvArgumentParser,
+    add_options,
+    non_negative_int,
+    option,
+    parse_settings,
+    positive_int,
+    switch,
+)
 from common.topics import ensure_topics
 from producer.publisher import Publisher
 from producer.runner import runner_for
-from producer.settings import DEFAULT_SYMBOLS, parse_settings
+from producer.settings import DEFAULT_SYMBOLS
+from producer.settings import parse_settings as producer_settings
 from producer.sources import build_source
 from producer.sources.simulated import simulated_ticks
 from producer.stats import ProducerCounters
@@ -109,7 +120,7 @@ def bench_producer(bootstrap: str, n: int, kafka_args: list[str]) -> Figure:
     argv = ["--symbols", ",".join(SYMBOLS), "--sim-rate", "0", "--max-ticks", str(n),
             "--sim-start", str(now_ms()), "--ticks-topic", topic, "--dead-letter-topic",
             topic + "-dl", "--stats-interval", "1h", *kafka_args]  # fmt: skip
-    settings = parse_settings(argv, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+    settings = producer_settings(argv, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
     stop, counters = threading.Event(), ProducerCounters()
     source = build_source(settings, stop)
     publisher = Publisher(settings, counters, source.name)
@@ -170,20 +181,43 @@ def bench_java(
     return Figure("kafka ProducerPerformance (Java)", records, records / rate, size)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.producer", description=__doc__)
-    parser.add_argument("--ticks", type=positive_int, default=300_000, help="records per run")
-    parser.add_argument("--linger-ms", type=int, default=20)
-    parser.add_argument("--batch-size", type=positive_int, default=256 * 1024)
-    parser.add_argument("--compression", default="gzip", choices=["none", "gzip"])
-    parser.add_argument("--no-naive", action="store_true", help="skip the naive Python row")
-    parser.add_argument(
-        "--repeat", type=positive_int, default=3,
-        help="runs of each Python variant, interleaved; the best is shown (a shared machine's "
-        "other load only ever slows a run down)",
+@dataclass(frozen=True)
+class ProducerBenchSettings:
+    ticks: int = option("--ticks", "BENCH_TICKS", "300000", "records per run", positive_int)
+    linger_ms: int = option(
+        "--linger-ms", "BENCH_LINGER_MS", "20", "the clients' linger.ms", non_negative_int
+    )
+    batch_size: int = option(
+        "--batch-size", "BENCH_BATCH_SIZE", "262144", "the clients' batch.size in bytes",
+        positive_int,
     )  # fmt: skip
-    args = parser.parse_args(argv)
-    configure_logging(os.environ.get("LOG_LEVEL", "WARNING"))
+    compression: str = option(
+        "--compression", "BENCH_COMPRESSION", "gzip", "the clients' compression",
+        choices=("none", "gzip"),
+    )  # fmt: skip
+    skip_naive: bool = switch("--skip-naive", "BENCH_SKIP_NAIVE", "skip the naive Python row")
+    repeat: int = option(
+        "--repeat", "BENCH_REPEAT", "3",
+        "runs of each Python variant, interleaved; the best is shown (a shared machine's other "
+        "load only ever slows a run down)",
+        positive_int,
+    )  # fmt: skip
+    results_dir: Path = RESULTS_DIR.field()
+    # The stages' INFO lines would bury the table.
+    log_level: str = replace(LOG_LEVEL, default="WARNING").field()
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> EnvArgumentParser:
+    parser = EnvArgumentParser(
+        prog="python -m bench.producer", description=__doc__.split("\n\n")[0], environ=environ
+    )
+    add_options(parser, ProducerBenchSettings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, _ = parse_settings(ProducerBenchSettings, build_parser(), argv)
+    configure_logging(args.log_level)
     compression = None if args.compression == "none" else args.compression
     kafka_args = ["--kafka-linger-ms", str(args.linger_ms), "--kafka-batch-size",
                   str(args.batch_size), "--kafka-compression", args.compression]  # fmt: skip
@@ -196,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.repeat):
                 f = bench_producer(bootstrap, args.ticks, kafka_args)
                 runs.setdefault(f.name, []).append(f)
-                if not args.no_naive:
+                if not args.skip_naive:
                     f = bench_naive(
                         bootstrap, args.ticks, args.linger_ms, args.batch_size, compression
                     )
@@ -210,22 +244,27 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             _delete_topics(bootstrap)
 
-    print(f"\nproducer benchmark: {args.ticks:,} records, {len(SYMBOLS)} symbols, acks=all, "
-          f"idempotent, linger.ms={args.linger_ms}, batch.size={args.batch_size}, "
-          f"compression={args.compression}, 3 partitions, {os.cpu_count()} cores")  # fmt: skip
-    print(f"best of {args.repeat} interleaved runs for the Python rows; one Java run")
-    print(f"{'run':<44} {'records/s':>12} {'MB/s':>8} {'avg bytes':>10} {'vs Java':>8}")
-    java = figures[-1].per_s
-    for f in figures:
-        print(
-            f"{f.name:<44} {f.per_s:>12,.0f} {f.mb_per_s:>8.2f} {f.record_bytes:>10.1f} "
-            f"{f.per_s / java:>8.2f}"
-        )
-    for name, fs in runs.items():
-        print(f"  {name}, every run: {', '.join(f'{f.per_s:,.0f}' for f in fs)} records/s")
-    goal = figures[0].per_s >= 50_000
-    print(f"goal >= 50,000 ticks/s from one Python process: {'met' if goal else 'NOT met'}")
+    publish(report(args, figures, runs), args.results_dir, f"producer-{stamp()}")
     return 0
+
+
+def report(
+    args: ProducerBenchSettings, figures: list[Figure], runs: dict[str, list[Figure]]
+) -> str:
+    java = figures[-1].per_s
+    goal = figures[0].per_s >= 50_000
+    return "\n".join([
+        f"producer benchmark: {args.ticks:,} records, {len(SYMBOLS)} symbols, acks=all, "
+        f"idempotent, linger.ms={args.linger_ms}, batch.size={args.batch_size}, "
+        f"compression={args.compression}, 3 partitions; {cpu_model()}",
+        f"best of {args.repeat} interleaved runs for the Python rows; one Java run",
+        f"{'run':<44} {'records/s':>12} {'MB/s':>8} {'avg bytes':>10} {'vs Java':>8}",
+        *[f"{f.name:<44} {f.per_s:>12,.0f} {f.mb_per_s:>8.2f} {f.record_bytes:>10.1f} "
+          f"{f.per_s / java:>8.2f}" for f in figures],
+        *[f"  {name}, every run: {', '.join(f'{f.per_s:,.0f}' for f in fs)} records/s"
+          for name, fs in runs.items()],
+        f"goal >= 50,000 ticks/s from one Python process: {'met' if goal else 'NOT met'}",
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cpu import cpu_model
+from bench.results import RESULTS_DIR, publish, stamp
 from common.contract import Tick
 from common.cql import connect
 from common.logs import configure_logging
@@ -105,6 +107,7 @@ class BenchSettings:
         "requests in flight for the storage writer",
         positive_int,
     )
+    results_dir: Path = RESULTS_DIR.field()
     log_level: str = LOG_LEVEL.field()
 
     def services_environ(self, environ: Mapping[str, str]) -> dict[str, str]:
@@ -278,11 +281,16 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{','.join(found.cassandra_hosts)}:{found.cassandra_port}"
         if found.stack is not None:
             where = f"its own Cassandra on port {found.cassandra_port}"
-    print(f"\nstorage bench: one Cassandra node ({where}); rows/s of tick rows, one run")
-    print(table(figures))
     ours = next(f for f in figures if f.method.startswith("storage writer (what"))
     goal = "met" if ours.rate >= 20_000 else "NOT met"
-    print(f"\ngoal >= 20,000 rows/s from one process: {goal} ({ours.rate:,.0f} rows/s)")
+    text = "\n".join([
+        f"storage bench: one Cassandra node ({where}); rows/s of tick rows, one run; "
+        f"{cpu_model()}",
+        table(figures),
+        "",
+        f"goal >= 20,000 rows/s from one process: {goal} ({ours.rate:,.0f} rows/s)",
+    ])  # fmt: skip
+    publish(text, s.results_dir, f"storage-{stamp()}")
     return 0
 
 

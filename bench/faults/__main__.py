@@ -26,7 +26,7 @@ from bench.faults.report import report
 from bench.faults.settings import FaultBenchSettings, parse
 from bench.pipeline.settings import BenchSettings
 from bench.pipeline.stages import Stages
-from bench.results import publish
+from bench.results import publish, stamp
 from common.cql import connect
 from common.logs import configure_logging
 from common.settings import fail
@@ -90,19 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     bench = parse(argv)
     configure_logging(bench.log_level)
     started = datetime.now(timezone.utc)
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    run_stamp = stamp(started)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     began = time.monotonic()
     try:
-        text = run(bench, stamp, started)
+        text = run(bench, run_stamp, started)
     except KeyboardInterrupt:
         logger.warning("interrupted; no results")
         return 130
     except (StackError, ResolveError) as e:
         fail(PROG, str(e))
-    out = publish(text, bench.results_dir, f"faults-{stamp}")
-    print(f"\nwritten to {out} after {time.monotonic() - began:.0f} s; the stages' logs are in "
-          f"{bench.results_dir}/faults-{stamp}-logs/")  # fmt: skip
+    publish(text, bench.results_dir, f"faults-{run_stamp}")
+    print(f"after {time.monotonic() - began:.0f} s; the stages' logs are in "
+          f"{bench.results_dir}/faults-{run_stamp}-logs/")  # fmt: skip
     return 0
 
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.pipeline.settings import seconds
+from bench.results import RESULTS_DIR
 from common.settings import (
     LOG_LEVEL,
     EnvArgumentParser,
     add_options,
     option,
     parse_settings,
-    path_value,
     positive_int,
 )
 
@@ -66,10 +66,7 @@ class FaultBenchSettings:
         "how long each of RF 1 and RF 3 is offered the rate (0s: skip that comparison)",
         seconds,
     )  # fmt: skip
-    results_dir: Path = option(
-        "--results-dir", "BENCH_RESULTS_DIR", "bench-results",
-        "where the results table (and the stages' logs) are written", path_value,
-    )  # fmt: skip
+    results_dir: Path = RESULTS_DIR.field()
     log_level: str = LOG_LEVEL.field()
 
     def down_s(self, fault: str) -> float:

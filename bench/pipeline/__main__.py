@@ -35,7 +35,7 @@ from bench.pipeline.positions import Positions, delete_topics
 from bench.pipeline.report import report
 from bench.pipeline.settings import BenchSettings, parse
 from bench.pipeline.stages import Stages, Target
-from bench.results import publish
+from bench.results import publish, stamp
 from common.cql import connect
 from common.logs import configure_logging
 from common.settings import fail
@@ -86,18 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     bench = parse(argv)
     configure_logging(bench.log_level)
     started = datetime.now(timezone.utc)
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    run_stamp = stamp(started)
     # SIGTERM unwinds like Ctrl-C, so the stages and a stack of its own are stopped on the way.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        results = run(bench, stamp)
+        results = run(bench, run_stamp)
     except KeyboardInterrupt:
         logger.warning("interrupted; no results")
         return 130
     except (StackError, ResolveError) as e:
         fail(PROG, str(e))
-    out = publish(report(results, bench, started), bench.results_dir, f"pipeline-{stamp}")
-    print(f"\nwritten to {out}; the stages' logs are in {bench.results_dir}/pipeline-{stamp}-logs/")
+    publish(report(results, bench, started), bench.results_dir, f"pipeline-{run_stamp}")
+    print(f"the stages' logs are in {bench.results_dir}/pipeline-{run_stamp}-logs/")
     return 0
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.results import RESULTS_DIR
 from common.settings import (
     CASSANDRA_PORT,
     LOG_LEVEL,
@@ -15,7 +16,6 @@ from common.settings import (
     duration_ms,
     option,
     parse_settings,
-    path_value,
     positive_int,
     servers,
     text,
@@ -82,13 +82,7 @@ class BenchSettings:
         "symbols whose every tick row is read back for tick->row latency",
         positive_int,
     )
-    results_dir: Path = option(
-        "--results-dir",
-        "BENCH_RESULTS_DIR",
-        "bench-results",
-        "where the results table (and the stages' logs) are written",
-        path_value,
-    )
+    results_dir: Path = RESULTS_DIR.field()
     # Unset (both): the bench starts a private stack on free ports.
     bootstrap_servers: str | None = option(
         "--bootstrap-servers",
