@@ -62,6 +62,23 @@ class Target:
         return f"bench-storage-{self.run_id}"
 
 
+def producer_env(symbols: list[str], rate: int, count: int) -> dict[str, str]:
+    """The benchmarks' producer: `count` simulated ticks at `rate`/s over `symbols`, ticks only."""
+    return {
+        "PRICE_SOURCE": "simulated",
+        "SYMBOLS": ",".join(symbols),
+        "SIM_RATE": str(rate),
+        "MAX_TICKS": str(count),
+        "STATS_INTERVAL": "10s",
+        # A producer backfills each symbol it starts following: for the 50 symbols of a
+        # pipeline run, 378,000 bars through Kafka, storage and Cassandra in the first 50 s of
+        # every rate, measured as if they were the ticks' cost. History has a benchmark of its
+        # own (bench.history).
+        "BACKFILL_RANGE": "0",
+        "BACKFILL_DAILY_RANGE": "0",
+    }
+
+
 class Stages:
     """Storage, processor and producer as `make local` runs them, pointed at the target."""
 
@@ -111,23 +128,10 @@ class Stages:
         self.supervisor.wait_ready("storage", 120)
 
     def start_producer(self, rate: int, count: int, log_name: str | None = None) -> None:
-        """The simulated producer publishing `count` ticks at `rate`/s, then exiting; ticks
-        only, no history."""
+        """The simulated producer publishing `count` ticks at `rate`/s, then exiting."""
         self.supervisor.start(
             "producer",
-            env={
-                "PRICE_SOURCE": "simulated",
-                "SYMBOLS": ",".join(self.symbols),
-                "SIM_RATE": str(rate),
-                "MAX_TICKS": str(count),
-                "STATS_INTERVAL": "10s",
-                # A producer backfills each symbol it starts following: for the 50 symbols of a
-                # pipeline run, 378,000 bars through Kafka, storage and Cassandra in the first
-                # 50 s of every rate, measured as if they were the ticks' cost. History has a
-                # benchmark of its own (bench.history).
-                "BACKFILL_RANGE": "0",
-                "BACKFILL_DAILY_RANGE": "0",
-            },
+            env=producer_env(self.symbols, rate, count),
             may_exit=True,
             log_name=log_name or f"producer-{rate}",
         )

@@ -13,6 +13,8 @@ import pytest
 from bench.pipeline.measure import Percentiles, Sample, rate_between
 from bench.pipeline.positions import processed_in
 from bench.pipeline.settings import parse
+from bench.pipeline.stages import producer_env
+from producer.settings import parse_settings as producer_settings
 
 
 def test_settings_parse_rates_durations_and_services() -> None:
@@ -132,3 +134,12 @@ def test_cpu_per_thousand_ticks_is_each_stages_cpu_over_the_phases_ticks() -> No
     assert math.isnan(PhaseResult(rate=10, ticks=100).cpu_per_1000("storage"))
     row = table([result], parse([], {})).splitlines()[-1]
     assert "| 0.10 / 2.00 / 0.30 |" in row
+
+
+def test_the_benchmarks_producer_publishes_ticks_and_no_history() -> None:
+    env = producer_env(["AAPL", "MSFT"], 1000, 60_000)
+    settings = producer_settings([], env)
+    assert settings.symbols == ("AAPL", "MSFT")
+    assert settings.sim_rate == 1000 and settings.max_ticks == 60_000
+    # A backfill would put each symbol's history through the pipeline beside the ticks.
+    assert settings.backfill_range_ms == 0 and settings.backfill_daily_range_ms == 0
