@@ -1,8 +1,9 @@
 """`python -m bench.idle` (make bench-idle): what the pipeline costs at rest and at low rates.
 
 The whole pipeline as `make local` runs it (ZooKeeper, Kafka, Cassandra, then storage, the
-processor, the dashboard and the simulated producer), on topics and a keyspace of its own; or,
-with --under compose, as `make up` runs it, in a compose project of its own. For each offered
+processor, the dashboard and the simulated producer, publishing ticks only: a backfill is a cost
+of the start, bench.history's), on topics and a keyspace of its own; or, with --under compose,
+as `make up` runs it (its producer backfills), in a compose project of its own. For each offered
 rate in turn (0: no producer at all), after a warm-up, the CPU each process (or container) used
 is read over the measuring window, from /proc (or the container's cgroup, through the engine):
 cores per process, the total, and for a rate above 0 the CPU-seconds it took per 1,000 ticks.

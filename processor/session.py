@@ -19,7 +19,7 @@ JIT_OPTIONS = (
 )
 # Even so, the planner's busiest code (tree transforms, the optimizer, the code generator, Janino,
 # the closure cleaner's ASM) kept crossing those thresholds for as long as the query ran: at
-# rest, C2 still compiled about 1,900 methods a minute ten minutes after the start. The
+# rest the JIT still compiled about 1,900 methods a minute nine minutes after the start. The
 # directives file keeps those packages out of C2 (C1 compiles them): they plan a batch, and no
 # record passes through them. Planning happens in the driver only, so executors (which may not
 # have this file) are left as they are. Measured side by side (README, Performance): 13% less
