@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except (StackError, ResolveError) as e:
         fail(PROG, str(e))
     publish(text, bench.results_dir, f"faults-{run_stamp}")
-    print(f"after {time.monotonic() - began:.0f} s; the stages' logs are in "
+    print(f"the run took {time.monotonic() - began:.0f} s; the stages' logs are in "
           f"{bench.results_dir}/faults-{run_stamp}-logs/")  # fmt: skip
     return 0
 

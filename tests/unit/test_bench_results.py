@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import is_dataclass
 
 import pytest
 
 from bench.results import RESULTS_DIR, publish, stamp
 from common.settings import options_of
 
-# The benchmarks that have a settings class; each module's settings class is found by its field.
+# The modules that declare a benchmark's settings (a frozen dataclass of options).
 BENCHES = (
     "bench.dashboard",
     "bench.faults.settings",
@@ -24,12 +25,10 @@ BENCHES = (
 
 
 def _settings_classes(module):
+    """The options of each dataclass the module itself defines."""
     for value in vars(module).values():
-        if isinstance(value, type) and value.__module__ == module.__name__:
-            try:
-                yield value, dict(options_of(value))
-            except TypeError:  # not a dataclass
-                continue
+        if is_dataclass(value) and isinstance(value, type) and value.__module__ == module.__name__:
+            yield value, dict(options_of(value))
 
 
 @pytest.mark.parametrize("name", BENCHES)
