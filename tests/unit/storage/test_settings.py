@@ -23,7 +23,7 @@ def test_defaults_match_the_documented_ones():
     assert s.consumer_group == "stock-storage"
     assert str(s.replication) == "SimpleStrategy:1"
     assert (s.ticks_ttl_s, s.aggregates_ttl_s) == (0, 0)
-    assert (s.fetch_min_bytes, s.fetch_max_wait_ms) == (64 * 1024, 500)
+    assert (s.fetch_min_bytes, s.fetch_max_wait_ms) == (16 * 1024, 500)
 
 
 def test_every_setting_has_its_env_twin():
