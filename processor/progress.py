@@ -25,6 +25,14 @@ class Totals:
     batch_ms: list[int] = field(default_factory=list)
 
 
+# Where a batch's time went, in Spark's own names; triggerExecution is their whole.
+_PHASES = ("latestOffset", "getBatch", "queryPlanning", "walCommit", "addBatch", "commitOffsets")
+
+
+def _phases(durations: dict[str, int]) -> str:
+    return " ".join(f"{name}={int(durations[name])}" for name in _PHASES if name in durations)
+
+
 def _executed(report: dict[str, Any]) -> bool:
     return "addBatch" in report.get("durationMs", {})
 
@@ -62,7 +70,7 @@ class ProgressTracker:
         totals.batch_ms.append(duration)
         logger.info(
             "query=%s batch=%s input_rows=%d input_rows_per_s=%.1f processed_rows_per_s=%.1f "
-            "batch_ms=%d watermark=%s late_dropped=%d dead_letters=%d "
+            "batch_ms=%d (%s) watermark=%s late_dropped=%d dead_letters=%d "
             "total_late_dropped=%d total_dead_letters=%d",
             name,
             report["batchId"],
@@ -70,6 +78,7 @@ class ProgressTracker:
             report.get("inputRowsPerSecond") or 0.0,
             report.get("processedRowsPerSecond") or 0.0,
             duration,
+            _phases(report["durationMs"]),
             report.get("eventTime", {}).get("watermark", "-"),
             late,
             dead,

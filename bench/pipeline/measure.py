@@ -93,6 +93,11 @@ class PhaseResult:
     storage_lag_end: int = 0
     processor_drain_s: float | None = None
     storage_drain_s: float | None = None
+    # The records a processor batch waits for (MIN_OFFSETS_PER_TRIGGER; 0: none): fewer than that
+    # left when the load stops wait for MAX_TRIGGER_DELAY by design, which is not falling behind.
+    processor_batch_min: int = 0
+    # Seconds after the load until fewer than processor_batch_min records were left.
+    processor_caught_up_s: float | None = None
     tick_to_row: Percentiles = field(default_factory=Percentiles)
     window_to_row: Percentiles = field(default_factory=Percentiles)
     producer_rc: int | None = None
@@ -108,7 +113,7 @@ class PhaseResult:
 
         return {
             "producer": self.produced_per_s >= KEPT_UP * self.rate,
-            "processor": drained(self.processor_drain_s),
+            "processor": drained(self.processor_caught_up_s),
             "storage": drained(self.storage_drain_s),
         }
 
@@ -228,7 +233,10 @@ def _await_drain(bench: BenchSettings, stages: Stages, recorder: _Recorder, end:
 
     def drained() -> bool:
         s = recorder.sample()
-        if result.processor_drain_s is None and s.processed >= end.produced:
+        left = end.produced - s.processed
+        if result.processor_caught_up_s is None and left < max(1, result.processor_batch_min):
+            result.processor_caught_up_s = s.t - end.t
+        if result.processor_drain_s is None and left <= 0:
             result.processor_drain_s = s.t - end.t
         if result.storage_drain_s is None and s.stored >= end.produced:
             result.storage_drain_s = s.t - end.t
@@ -258,7 +266,7 @@ def run_phase(
     bench: BenchSettings, stages: Stages, positions: Positions, session, rate: int
 ) -> PhaseResult:
     count = int(rate * bench.duration_s)
-    result = PhaseResult(rate=rate, ticks=count)
+    result = PhaseResult(rate=rate, ticks=count, processor_batch_min=stages.processor_batch_min())
     recorder = _Recorder(positions)
     base = recorder.base
     result.backlog_at_start = (base - positions.processed()) + (base - positions.stored())

@@ -120,6 +120,13 @@ class Stages:
             LOG_LEVEL="INFO",
         )
 
+    def processor_batch_min(self) -> int:
+        """The records a processor batch waits for (MIN_OFFSETS_PER_TRIGGER), as it parses its
+        settings from the environment the benchmark gives it."""
+        from processor.settings import parse_settings
+
+        return parse_settings([], self.supervisor.env).min_offsets_per_trigger or 0
+
     def start_readers(self) -> None:
         """Storage and the processor, waited for until each says it is consuming."""
         self.supervisor.start("storage")

@@ -13,7 +13,7 @@ import pytest
 from bench.pipeline.measure import Percentiles, Sample, rate_between
 from bench.pipeline.positions import processed_in
 from bench.pipeline.settings import parse
-from bench.pipeline.stages import producer_env
+from bench.pipeline.stages import Stages, Target, producer_env
 from producer.settings import parse_settings as producer_settings
 
 
@@ -143,3 +143,38 @@ def test_the_benchmarks_producer_publishes_ticks_and_no_history() -> None:
     assert settings.sim_rate == 1000 and settings.max_ticks == 60_000
     # A backfill would put each symbol's history through the pipeline beside the ticks.
     assert settings.backfill_range_ms == 0 and settings.backfill_daily_range_ms == 0
+
+
+def test_ticks_left_under_a_batchs_minimum_wait_by_design_not_behind() -> None:
+    from bench.pipeline.measure import PhaseResult
+    from bench.pipeline.report import table
+
+    # 86 ticks were left when the load stopped, under the 500 a batch waits for: the processor
+    # was caught up 1.5 s later, and their batch ran when MAX_TRIGGER_DELAY (15 s) had passed.
+    waited = PhaseResult(rate=1000, ticks=60_000, seconds=60.0, produced_per_s=1000.0,
+                         processor_drain_s=16.2, storage_drain_s=0.5, processor_batch_min=500,
+                         processor_caught_up_s=1.5)  # fmt: skip
+    assert waited.behind() == []
+    assert "| 1.5 (last: 16.2) / 0.5 |" in table([waited], parse([], {}))
+    # Never within a batch's minimum in time: behind, whatever the minimum.
+    behind = PhaseResult(rate=1000, ticks=60_000, seconds=60.0, produced_per_s=1000.0,
+                         processor_drain_s=None, storage_drain_s=0.5, processor_batch_min=500,
+                         processor_caught_up_s=None)  # fmt: skip
+    assert behind.behind() == ["processor"]
+    slow = PhaseResult(rate=1000, ticks=60_000, seconds=60.0, produced_per_s=1000.0,
+                       processor_drain_s=20.0, storage_drain_s=0.5, processor_batch_min=500,
+                       processor_caught_up_s=19.0)  # fmt: skip
+    assert slow.behind() == ["processor"]
+
+
+def test_the_batch_minimum_is_the_one_the_benchmarks_processor_parses(tmp_path, monkeypatch):
+    monkeypatch.delenv("MIN_OFFSETS_PER_TRIGGER", raising=False)
+    jar = tmp_path / "connector.jar"
+    jar.write_bytes(b"")
+    target = Target("127.0.0.1:9092", ("127.0.0.1",), 9042, "0123abcd", tmp_path / "checkpoints",
+                    tmp_path / "logs")  # fmt: skip
+    bench = parse([], {})
+    assert Stages(target, bench, ["AAPL"], [jar]).processor_batch_min() == 500
+    for given in (2000, 0):
+        stages = Stages(target, bench, ["AAPL"], [jar], MIN_OFFSETS_PER_TRIGGER=given)
+        assert stages.processor_batch_min() == given

@@ -4,6 +4,8 @@ still counted."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from datetime import datetime
 from itertools import pairwise
@@ -22,8 +24,10 @@ def _started_s(report: dict) -> float:
     return datetime.fromisoformat(report["timestamp"].replace("Z", "+00:00")).timestamp()
 
 
-def test_a_trickle_is_gathered_into_batches_a_delay_apart(spark, processor_settings):
+def test_a_trickle_is_gathered_into_batches_a_delay_apart(spark, processor_settings, caplog):
     from kafka import KafkaProducer
+
+    caplog.set_level(logging.INFO, logger="processor.progress")
 
     settings = processor_settings(
         windows_ms=WINDOWS,
@@ -72,3 +76,9 @@ def test_a_trickle_is_gathered_into_batches_a_delay_apart(spark, processor_setti
     assert len(with_data) <= trickle_s / (DELAY_MS / 1000) + 2, [
         r["numInputRows"] for r in with_data
     ]
+    # Each batch's log line says where its time went, in Spark's names for the phases.
+    lines = [r.getMessage() for r in caplog.records if r.name == "processor.progress"]
+    assert len(lines) >= len(with_data), lines
+    for line in lines:
+        found = re.search(r"batch_ms=(\d+) \(.*\bqueryPlanning=\d+ .*\baddBatch=(\d+)", line)
+        assert found and int(found.group(2)) <= int(found.group(1)), line
