@@ -76,6 +76,9 @@ def test_a_trickle_is_gathered_into_batches_a_delay_apart(spark, processor_setti
     assert len(with_data) <= trickle_s / (DELAY_MS / 1000) + 2, [
         r["numInputRows"] for r in with_data
     ]
+    # Polled every half second, the tracker read every batch that ran, once.
+    ids = [r["batchId"] for r in reports if "addBatch" in r["durationMs"]]
+    assert ids == list(range(ids[0], ids[0] + len(ids))), ids
     # Each batch's log line says where its time went, in Spark's names for the phases.
     lines = [r.getMessage() for r in caplog.records if r.name == "processor.progress"]
     assert len(lines) >= len(with_data), lines
