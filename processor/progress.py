@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,6 @@ class Totals:
     # Rows a stateful operator dropped as later than the watermark, summed over window sizes.
     late_dropped: int = 0
     dead_letters: int = 0
-    batch_ms: list[int] = field(default_factory=list)
 
 
 # Where a batch's time went, in Spark's own names; triggerExecution is their whole.
@@ -36,7 +35,9 @@ def _phases(durations: dict[str, int]) -> str:
 class ProgressTracker:
     def __init__(self) -> None:
         self.totals: dict[str, Totals] = {}
-        self._seen: dict[str, set[int]] = {}
+        # The last batch counted, per query name (a restarted query keeps its name and goes on
+        # from its checkpoint's batch ids).
+        self._last: dict[str, int] = {}
         # Each query's newest report (batch id, timestamp) at the last poll: while it is the
         # same, there is nothing new to read.
         self._newest: dict[str, tuple[int, str]] = {}
@@ -46,15 +47,14 @@ class ProgressTracker:
         fresh = []
         for query in queries:
             name = query.name or str(query.id)
-            seen = self._seen.setdefault(name, set())
-            for report in self._unseen(query, name, seen):
-                seen.add(report["batchId"])
+            for report in self._unseen(query, name):
+                self._last[name] = report["batchId"]
                 self._count(name, report)
                 fresh.append(report)
         return fresh
 
-    def _unseen(self, query, name: str, seen: set[int]) -> list[dict[str, Any]]:
-        """The reports of executed batches not in `seen`, oldest first.
+    def _unseen(self, query, name: str) -> list[dict[str, Any]]:
+        """The reports of executed batches after the last one counted, oldest first.
 
         Spark keeps the last 100 reports, and pyspark's `recentProgress` turns every one into
         JSON in the JVM and parses it twice in Python. Called each second for one new report or
@@ -69,14 +69,15 @@ class ProgressTracker:
             return []
         self._newest[name] = mark
         reports = jquery.recentProgress()  # a JVM array, read element by element
+        last = self._last.get(name, -1)
         unseen = []
         for i in range(len(reports) - 1, -1, -1):
             report = reports[i]
-            executed = report.durationMs().containsKey("addBatch")
-            if executed and report.batchId() in seen:
+            if not report.durationMs().containsKey("addBatch"):
+                continue  # an idle report: no batch ran
+            if report.batchId() <= last:
                 break
-            if executed:
-                unseen.append(json.loads(report.json()))
+            unseen.append(json.loads(report.json()))
         return unseen[::-1]
 
     def _count(self, name: str, report: dict[str, Any]) -> None:
@@ -89,7 +90,6 @@ class ProgressTracker:
         totals.input_rows += int(report.get("numInputRows", 0))
         totals.late_dropped += late
         totals.dead_letters += dead
-        totals.batch_ms.append(duration)
         logger.info(
             "query=%s batch=%s input_rows=%d input_rows_per_s=%.1f processed_rows_per_s=%.1f "
             "batch_ms=%d (%s) watermark=%s late_dropped=%d dead_letters=%d "
