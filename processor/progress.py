@@ -58,8 +58,8 @@ class ProgressTracker:
 
         Spark keeps the last 100 reports, and pyspark's `recentProgress` turns every one into
         JSON in the JVM and parses it twice in Python. Called each second for one new report or
-        none, that was a tenth of the JVM's CPU at 1,000 ticks/s (a profile). Here the JVM's own
-        objects are read, newest first, and only the new reports become JSON."""
+        none, that was 9% of the Java code's samples at 1,000 ticks/s (a profile). Here the
+        JVM's own objects are read, newest first, and only the new reports become JSON."""
         jquery = query._jsq
         newest = jquery.lastProgress()
         if newest is None:
