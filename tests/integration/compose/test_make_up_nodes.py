@@ -134,9 +134,11 @@ def test_every_node_is_up_and_every_topic_replicated_three_ways(nodes: Stack):
     # Asked again until the deadline: under the load, on two cores, a first connection can
     # time out (the driver's 5 s) while the node is up.
     def in_quorum() -> bool:
-        # Exit 0 and nothing said: the node is in a quorum.
-        return nodes.compose("exec", "-T", "zookeeper", "python", "-m", "stack.serve", "probe",
-                             "zookeeper") == ""  # fmt: skip
+        said = nodes.compose("exec", "-T", "zookeeper", "python", "-m", "stack.serve", "probe",
+                             "zookeeper")  # fmt: skip
+        # Exit 0 and nothing said: the node is in a quorum; what it said is the last answer.
+        assert said == "", f"the probe said {said!r}"
+        return True
 
     poll_for("ZooKeeper node 1 in a quorum", in_quorum, 180)
 
