@@ -32,6 +32,30 @@ def _phases(durations: dict[str, int]) -> str:
     return " ".join(f"{name}={int(durations[name])}" for name in _PHASES if name in durations)
 
 
+# What each stateful operator held and did in a batch, summed over its partitions: the
+# deduplication holds one key per tick until its last window closes, so its rows and removal
+# time grow with the rate, while the aggregation's grow with symbols and windows.
+_STATE_FIGURES = (
+    ("rows", "numRowsTotal"),
+    ("updated", "numRowsUpdated"),
+    ("removed", "numRowsRemoved"),
+    ("updates_ms", "allUpdatesTimeMs"),
+    ("removals_ms", "allRemovalsTimeMs"),
+    ("commit_ms", "commitTimeMs"),
+)
+
+
+def state_figures(operators: list[dict[str, Any]]) -> str:
+    """One batch's stateful operators as `name key=value ...`, separated by "; "."""
+    return "; ".join(
+        " ".join(
+            [str(op.get("operatorName", "?"))]
+            + [f"{short}={int(op[key])}" for short, key in _STATE_FIGURES if key in op]
+        )
+        for op in operators
+    )
+
+
 class ProgressTracker:
     def __init__(self) -> None:
         self.totals: dict[str, Totals] = {}
@@ -93,7 +117,7 @@ class ProgressTracker:
         logger.info(
             "query=%s batch=%s input_rows=%d input_rows_per_s=%.1f processed_rows_per_s=%.1f "
             "batch_ms=%d (%s) watermark=%s late_dropped=%d dead_letters=%d "
-            "total_late_dropped=%d total_dead_letters=%d",
+            "total_late_dropped=%d total_dead_letters=%d state=(%s)",
             name,
             report["batchId"],
             report.get("numInputRows", 0),
@@ -106,4 +130,5 @@ class ProgressTracker:
             dead,
             totals.late_dropped,
             totals.dead_letters,
+            state_figures(operators),
         )

@@ -85,3 +85,9 @@ def test_a_trickle_is_gathered_into_batches_a_delay_apart(spark, processor_setti
     for line in lines:
         found = re.search(r"batch_ms=(\d+) \(.*\bqueryPlanning=\d+ .*\baddBatch=(\d+)", line)
         assert found and int(found.group(2)) <= int(found.group(1)), line
+        # ... and what its two stateful operators held: after a batch with ticks, the
+        # deduplication one key per tick and the aggregation one row per window.
+        held = re.search(r"state=\(stateStoreSave rows=(\d+) .*; dedupe rows=(\d+) ", line)
+        assert held, line
+        if int(re.search(r" input_rows=(\d+) ", line).group(1)) > 0:
+            assert int(held.group(2)) >= int(held.group(1)) > 0, line
