@@ -58,11 +58,21 @@ class Stack:
     def container(self, service: str) -> str:
         return self.compose("ps", "-q", service).strip()
 
-    def cassandra(self) -> Any:
+    def cassandra(self, timeout_s: float = 180) -> Any:
+        """A driver's cluster and session on the project's Cassandra, asked for until a deadline:
+        on a loaded two-core host a first connection can outlast the driver's own 5 s (a cold CI
+        run failed on one such try, with every container healthy)."""
         from cassandra.cluster import Cluster
 
-        cluster = Cluster(["127.0.0.1"], port=self.cassandra_port, protocol_version=5)
-        return cluster, cluster.connect()
+        def connected() -> Any:
+            cluster = Cluster(["127.0.0.1"], port=self.cassandra_port, protocol_version=5)
+            try:
+                return cluster, cluster.connect()
+            except Exception:
+                cluster.shutdown()
+                raise
+
+        return poll_for("a driver session on Cassandra", connected, timeout_s)
 
 
 def tail(result: subprocess.CompletedProcess) -> str:

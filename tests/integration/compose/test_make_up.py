@@ -161,11 +161,15 @@ def test_make_up_brings_rows_for_both_symbols_into_every_table(stack: Stack):
         cluster.shutdown()
     print(f"make up: {up_s:.0f}s; first rows in all tables {time.monotonic() - started:.0f}s")
 
-    # The same rows through cqlsh inside the Cassandra container.
-    out = stack.compose(
-        "exec", "-T", "cassandra", "cqlsh", "-e", "SELECT symbol, price FROM stocks.latest_prices"
-    )
-    assert all(symbol in out for symbol in SYMBOLS), out
+    # The same rows through cqlsh inside the Cassandra container (asked until a deadline, as the
+    # driver is: cqlsh's own connection gives up after 5 s).
+    def through_cqlsh() -> str:
+        query = "SELECT symbol, price FROM stocks.latest_prices"
+        out = stack.compose("exec", "-T", "cassandra", "cqlsh", "-e", query)
+        assert all(symbol in out for symbol in SYMBOLS), out
+        return out
+
+    poll_for("both symbols through cqlsh", through_cqlsh, timeout_s=180)
 
 
 def _inspect(container: str, field: str) -> str:
