@@ -60,8 +60,8 @@ class Stack:
 
     def cassandra(self, timeout_s: float = 180) -> Any:
         """A driver's cluster and session on the project's Cassandra, asked for until a deadline:
-        on a loaded two-core host a first connection can outlast the driver's own 5 s (a cold CI
-        run failed on one such try, with every container healthy)."""
+        on a loaded two-core host a first connection can outlast the driver's own 5 s (a CI run
+        failed on one such try, with every container healthy)."""
         from cassandra.cluster import Cluster
 
         def connected() -> Any:
