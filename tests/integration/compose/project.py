@@ -59,13 +59,14 @@ class Stack:
         return self.compose("ps", "-q", service).strip()
 
     def cassandra(self, timeout_s: float = 180) -> Any:
-        """A driver's cluster and session on the project's Cassandra, asked for until a deadline:
-        on a loaded two-core host a first connection can outlast the driver's own 5 s (a CI run
-        failed on one such try, with every container healthy)."""
-        from cassandra.cluster import Cluster
+        """A driver's cluster and session on the project's Cassandra (the stages' own settings,
+        common.cql), asked for until a deadline: on a loaded two-core host a first connection can
+        outlast one try's timeout (a CI run failed on one such try, with every container
+        healthy)."""
+        from common.cql import build_cluster
 
         def connected() -> Any:
-            cluster = Cluster(["127.0.0.1"], port=self.cassandra_port, protocol_version=5)
+            cluster = build_cluster(["127.0.0.1"], self.cassandra_port)
             try:
                 return cluster, cluster.connect()
             except Exception:
