@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +21,9 @@ from producer.sources import build_source
 from producer.stats import ProducerCounters
 
 logger = logging.getLogger("producer")
+# A stop's steps beside the flush (the history follower, leaving the fleet) are bounded at 10 s
+# each; past the stop timeout plus this, something has hung.
+STOP_MARGIN_S = 30.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        logger.info("signal=%s: stopping, then flushing", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            logger.error("signal=%s again: exiting now; what Kafka has not acknowledged is lost",
+                         name)  # fmt: skip
+            os._exit(1)
+        logger.info("signal=%s: stopping, then flushing (at most %.0fs)", name,
+                    settings.stop_timeout_ms / 1000)  # fmt: skip
         stop.set()
+        stop_deadline(settings.stop_timeout_ms / 1000 + STOP_MARGIN_S)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -68,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         if fleet is not None:
             fleet.close()
     return 1 if counters.delivery_failed else 0
+
+
+def stop_deadline(seconds: float) -> None:
+    """The last word on a stop: if the process has not exited `seconds` from now, every thread's
+    stack goes to stderr and it exits 1. Each step of the stop has a bound of its own; this is
+    for one that turns out not to, so that a stop never hangs, and shows where it would have."""
+    faulthandler.dump_traceback_later(seconds, exit=True)
 
 
 def history_follower(

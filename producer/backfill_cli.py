@@ -109,10 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PublishError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
+    unaccounted = False
     try:
         result = backfill.run(symbols, settings.backfill_interval, settings.backfill_range_ms)
     finally:
-        publisher.close()
+        try:
+            publisher.close()
+        except PublishError as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            unaccounted = True
         close = getattr(source, "close", None)
         if close is not None:
             close()
@@ -126,4 +131,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for symbol, reason in result.failures.items():
         print(f"  {symbol}: {reason}", file=sys.stderr)
-    return 1 if result.failed or counters.delivery_failed or stop.is_set() else 0
+    lost = result.failed or counters.delivery_failed or unaccounted
+    return 1 if lost or stop.is_set() else 0

@@ -15,6 +15,8 @@ import collections
 import functools
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +42,8 @@ MEMBER_HEADER = "producer-member"
 _LOG_FIRST_FAILURES = 10
 _LOG_EVERY_FAILURE = 10_000
 STAGE = "producer"
+# Abandoning is local (the sender fails its batches and runs their callbacks): this is plenty.
+_ABANDON_S = 10.0
 
 
 class PublishError(RuntimeError):
@@ -226,24 +230,39 @@ class Publisher:
             )  # fmt: skip
             self._send_dead_letter(letter, slim=True)
 
-    def close(self, timeout_s: float = 30.0) -> None:
-        """Flushes what was published, then closes; failures to flush are logged and counted."""
-        from kafka.errors import KafkaError
-
+    def close(self, timeout_s: float | None = None) -> None:
+        """Hands Kafka what was published and closes, within `timeout_s` in all (default: the
+        stop timeout); what Kafka has not acknowledged by then is given up, each record counted
+        as delivery_failed. Raises PublishError when a client could not account for what it held
+        (its sender thread did not stop), so that the exit says something was lost."""
         if self._producer is None:
             return
-        try:
-            self._producer.flush(timeout=timeout_s)
-            self._dead_letters.flush(timeout=timeout_s)
-            if self._slim_pending:
-                self._resend_slim()
-                self._dead_letters.flush(timeout=timeout_s)
-        except KafkaError as e:
-            logger.error("flush did not finish within %.0fs: %s", timeout_s, e)
-        finally:
-            for client in (self._producer, self._dead_letters):
-                _close(client, timeout_s)
-            self._producer = self._dead_letters = None
+        if timeout_s is None:
+            timeout_s = self._settings.stop_timeout_ms / 1000
+        deadline = time.monotonic() + timeout_s
+        flushed = _flush_within(self._producer, timeout_s)
+        left = max(0.0, deadline - time.monotonic())
+        flushed = _flush_within(self._dead_letters, left) and flushed
+        if self._slim_pending and flushed:
+            self._resend_slim()
+            flushed = _flush_within(self._dead_letters, max(0.0, deadline - time.monotonic()))
+        if not flushed:
+            logger.error(
+                "Kafka did not acknowledge every record within %.0fs: abandoning those it has "
+                "not, each counted as delivery_failed", timeout_s,
+            )  # fmt: skip
+        stuck = [
+            name
+            for name, client in (("ticks", self._producer), ("dead letters", self._dead_letters))
+            if not _close(client, flushed, max(0.0, deadline - time.monotonic()))
+        ]
+        self._producer = self._dead_letters = None
+        if stuck:
+            raise PublishError(
+                f"the Kafka client for {' and '.join(stuck)} did not stop within "
+                f"{_ABANDON_S:.0f}s of giving up: records it still held are neither acknowledged "
+                "nor counted"
+            )
 
     def _route(
         self, symbol: str, partitions: list[int] | None = None
@@ -308,27 +327,49 @@ def _raw(item: Tick | Bar) -> bytes:
         return repr(fields).encode("utf-8", "backslashreplace")
 
 
-def _close(client: Any, timeout_s: float) -> None:
-    """Close a client; one that cannot deliver what it holds in time (every broker that could
-    take it down, or too few in sync for acks=all) is closed at once instead: the batches it
-    abandons fail, and their callbacks count each record as delivery_failed (exit 1), rather
-    than a timeout escaping as a crash with nothing counted."""
+def _flush_within(client: Any, timeout_s: float) -> bool:
+    """True when every record the client holds was acknowledged or failed within timeout_s.
+    kafka-python's own flush(timeout) applies the timeout to each batch it waits on, so a flush
+    of many slow batches could outlast it many times over: here the wait is bounded as a whole
+    (the flush goes on in a thread of its own, which ends once the batches are abandoned)."""
     from kafka.errors import KafkaError
 
-    try:
-        client.close(timeout=timeout_s)
-    except KafkaError as e:
-        logger.error(
-            "Kafka did not take the records still held within %.0fs (%s): abandoning them, "
-            "each counted as delivery_failed", timeout_s, e,
-        )  # fmt: skip
-        # kafka-python's close() flushes first, with no public way to skip that: stop its
-        # sender thread forcibly, which fails every batch it still holds (their callbacks run).
-        sender = getattr(client, "_sender", None)
-        if sender is not None:
-            sender.force_close()
-            sender.join(timeout_s)
+    done = threading.Event()
+
+    def flush() -> None:
         try:
-            client.close(timeout=0)
-        except KafkaError as again:
-            logger.error("the Kafka client did not close: %s", again)
+            client.flush()
+        except KafkaError as e:  # a batch ended in an error: counted by its callback
+            logger.debug("flush: %r", e)
+        finally:
+            done.set()
+
+    threading.Thread(target=flush, name="kafka-flush", daemon=True).start()
+    return done.wait(timeout_s)
+
+
+def _close(client: Any, flushed: bool, timeout_s: float) -> bool:
+    """Close a client; one that could not deliver what it holds in time (every broker that could
+    take it down, or too few in sync for acks=all) is closed at once instead: the batches it
+    abandons fail, and their callbacks count each record as delivery_failed (exit 1), rather
+    than a timeout escaping as a crash with nothing counted. False when its sender thread did
+    not stop, so that what it held is not accounted for."""
+    from kafka.errors import KafkaError
+
+    if flushed:
+        try:
+            client.close(timeout=timeout_s)
+            return True
+        except KafkaError as e:
+            logger.error("the Kafka client did not close within %.0fs: %s", timeout_s, e)
+    # kafka-python's close() flushes first, with no public way to skip that: stop its sender
+    # thread forcibly, which fails every batch it still holds (their callbacks run).
+    sender = getattr(client, "_sender", None)
+    if sender is not None:
+        sender.force_close()
+        sender.join(_ABANDON_S)
+    try:
+        client.close(timeout=0)
+    except KafkaError as e:
+        logger.error("the Kafka client did not close: %s", e)
+    return sender is None or not sender.is_alive()

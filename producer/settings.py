@@ -156,6 +156,10 @@ _linger = capped(non_negative_int, 60_000, "{text} ms is over a minute: use 0 to
 _batch_bytes = capped(positive_int, 64 * 1024 * 1024, "{text} bytes is over 64 MiB per batch")
 
 
+# A stop that waits longer than this for Kafka is better ended and its losses counted.
+_stop_timeout = capped(duration_ms, 600_000, "{text!r} is over 10 minutes: use 0 to 10m")
+
+
 _session = capped(duration_ms, 600_000, "{text!r} is over 10 minutes: a dead producer's symbols "
                   "would wait that long")  # fmt: skip
 
@@ -276,6 +280,14 @@ class ProducerSettings:
         "20",
         "how long the client waits to fill a batch (ms, at most 60000)",
         _linger,
+    )
+    stop_timeout_ms: int = option(
+        "--stop-timeout",
+        "STOP_TIMEOUT",
+        "30s",
+        "on SIGTERM or at the end, how long Kafka gets to acknowledge what the producer holds; "
+        "what it has not by then is given up, counted as delivery_failed (exit 1)",
+        _stop_timeout,
     )
     kafka_batch_size: int = option(
         "--kafka-batch-size",

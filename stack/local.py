@@ -28,8 +28,9 @@ from stack.supervisor import StageExited, Supervisor
 
 logger = logging.getLogger(__name__)
 
-# Seconds each stage gets to shut down cleanly after SIGTERM.
-_STOP_GRACE_S = {"producer": 30.0, "processor": 60.0, "storage": 60.0, "dashboard": 10.0}
+# Seconds each stage gets to shut down cleanly after SIGTERM. The producer's own last word comes
+# sooner: its default stop timeout (30 s) plus the margin of producer.__main__.stop_deadline.
+_STOP_GRACE_S = {"producer": 70.0, "processor": 60.0, "storage": 60.0, "dashboard": 10.0}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ NODES = 3
 # Fault tests run under load: at least 1,000 ticks/s (the issue's floor).
 RATE = 1_200
 SYMBOLS = [f"S{i:02d}" for i in range(12)]
+# The load's STOP_TIMEOUT: a healthy cluster takes what it holds in well under a second, and a
+# test that takes brokers away waits this long for the producer to give up.
+STOP_TIMEOUT_S = 10
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +106,7 @@ class Load:
     topic: str
     start_ms: int
     proc: subprocess.Popen
+    stop_s: float = 0.0
 
     def stop(self) -> int:
         """SIGTERM (the producer flushes what it fetched), then how many ticks it published;
@@ -111,9 +116,12 @@ class Load:
         return published
 
     def stop_counting(self) -> tuple[int, int, int, str]:
-        """SIGTERM, then (published, delivery_failed, exit code, stderr) from its summary."""
+        """SIGTERM, then (published, delivery_failed, exit code, stderr) from its summary;
+        self.stop_s is how long it took to exit."""
         self.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
         _, stderr = self.proc.communicate(timeout=300)
+        self.stop_s = time.monotonic() - signalled
         summary = re.search(
             r"summary source=simulated fetched=(\d+) published=(\d+).*delivery_failed=(\d+)",
             stderr,
@@ -147,7 +155,8 @@ def load(cluster: NativeStack) -> Iterator[callable]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "producer", "--symbols", ",".join(SYMBOLS),
              "--ticks-topic", topic, "--dead-letter-topic", f"{topic}_dl", "--sim-seed", "7",
-             "--sim-rate", str(RATE), "--sim-start", str(start_ms)],
+             "--sim-rate", str(RATE), "--sim-start", str(start_ms),
+             "--stop-timeout", f"{STOP_TIMEOUT_S}s"],
             cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         running = Load(topic, start_ms, proc)

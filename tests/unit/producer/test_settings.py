@@ -74,7 +74,7 @@ def test_every_option_has_its_env_twin(tmp_path):
         "FINNHUB_API_KEY": "k3y", "ZOOKEEPER_HOSTS": "z1:2181,z2:2181",
         "FLEET_CHROOT": "/fleet/a", "ZOOKEEPER_SESSION_TIMEOUT": "10s",
         "BACKFILL_RANGE": "2w", "BACKFILL_INTERVAL": "5m", "BACKFILL_PAUSE": "0",
-        "BARS_TOPIC": "b", "BACKFILL_DAILY_RANGE": "0",
+        "BARS_TOPIC": "b", "BACKFILL_DAILY_RANGE": "0", "STOP_TIMEOUT": "90s",
     }  # fmt: skip
     assert set(env) == set(env_names())
     s = parse_settings([], env)
@@ -86,6 +86,7 @@ def test_every_option_has_its_env_twin(tmp_path):
         "t", "d", 6, 2
     )  # fmt: skip
     assert (s.kafka_linger_ms, s.kafka_batch_size, s.kafka_compression) == (5, 1024, None)
+    assert s.stop_timeout_ms == 90_000
     assert (s.yahoo_base_url, s.stooq_base_url, s.finnhub_base_url) == (
         "http://y:1", "http://s:2", "http://f:3"
     )  # fmt: skip
@@ -121,6 +122,7 @@ BAD_ENV = {
     "TOPIC_REPLICATION": "two",
     "KAFKA_LINGER_MS": "1.5",
     "KAFKA_BATCH_SIZE": "0",
+    "STOP_TIMEOUT": "1h",
     "KAFKA_COMPRESSION": "brotli",
     "YAHOO_BASE_URL": "ftp://x",
     "STOOQ_BASE_URL": "stooq.com",
@@ -187,6 +189,8 @@ def test_a_bad_env_value_ends_the_real_process_with_one_line(tmp_path):
         (["--symbols-file", "/nonexistent.txt"], {}, "--symbols-file"),
         (["--finnhub-api-key", "k"], {}, "environment variable"),
         (["--log-level", "LOUD"], {}, "not a log level"),
+        (["--stop-timeout", "forever"], {}, "not a duration"),
+        (["--stop-timeout", "20m"], {}, "over 10 minutes"),
     ],
 )
 def test_impossible_values_fail_at_start_with_a_clear_message(argv, environ, expected, capsys):
