@@ -240,12 +240,15 @@ class Publisher:
         if timeout_s is None:
             timeout_s = self._settings.stop_timeout_ms / 1000
         deadline = time.monotonic() + timeout_s
-        flushed = _flush_within(self._producer, timeout_s)
-        left = max(0.0, deadline - time.monotonic())
-        flushed = _flush_within(self._dead_letters, left) and flushed
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        flushes = [_flushing(self._producer), _flushing(self._dead_letters)]
+        flushed = all([done.wait(left()) for done in flushes])
         if self._slim_pending and flushed:
             self._resend_slim()
-            flushed = _flush_within(self._dead_letters, max(0.0, deadline - time.monotonic()))
+            flushed = _flushing(self._dead_letters).wait(left())
         if not flushed:
             logger.error(
                 "Kafka did not acknowledge every record within %.0fs: abandoning those it has "
@@ -254,7 +257,7 @@ class Publisher:
         stuck = [
             name
             for name, client in (("ticks", self._producer), ("dead letters", self._dead_letters))
-            if not _close(client, flushed, max(0.0, deadline - time.monotonic()))
+            if not _close(client, flushed, left())
         ]
         self._producer = self._dead_letters = None
         if stuck:
@@ -327,11 +330,12 @@ def _raw(item: Tick | Bar) -> bytes:
         return repr(fields).encode("utf-8", "backslashreplace")
 
 
-def _flush_within(client: Any, timeout_s: float) -> bool:
-    """True when every record the client holds was acknowledged or failed within timeout_s.
-    kafka-python's own flush(timeout) applies the timeout to each batch it waits on, so a flush
-    of many slow batches could outlast it many times over: here the wait is bounded as a whole
-    (the flush goes on in a thread of its own, which ends once the batches are abandoned)."""
+def _flushing(client: Any) -> threading.Event:
+    """Starts flushing the client; the event is set once every record it held was acknowledged
+    or failed. kafka-python's own flush(timeout) applies the timeout to each batch it waits on,
+    so a flush of many slow batches could outlast it many times over: the caller bounds its wait
+    on the event as a whole instead (the flush goes on in a thread of its own, which ends once
+    the batches are abandoned)."""
     from kafka.errors import KafkaError
 
     done = threading.Event()
@@ -345,7 +349,7 @@ def _flush_within(client: Any, timeout_s: float) -> bool:
             done.set()
 
     threading.Thread(target=flush, name="kafka-flush", daemon=True).start()
-    return done.wait(timeout_s)
+    return done
 
 
 def _close(client: Any, flushed: bool, timeout_s: float) -> bool:
