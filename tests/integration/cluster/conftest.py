@@ -106,6 +106,9 @@ class Load:
     topic: str
     start_ms: int
     proc: subprocess.Popen
+    # Its stderr: a file, not a pipe, which a chatty client could fill (64 KiB) and block on
+    # before the test reads it.
+    log: Path
     stop_s: float = 0.0
 
     def stop(self) -> int:
@@ -120,8 +123,9 @@ class Load:
         self.stop_s is how long it took to exit."""
         self.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
-        _, stderr = self.proc.communicate(timeout=300)
+        self.proc.wait(timeout=300)
         self.stop_s = time.monotonic() - signalled
+        stderr = self.log.read_text()
         summary = re.search(
             r"summary source=simulated fetched=(\d+) published=(\d+).*delivery_failed=(\d+)",
             stderr,
@@ -140,7 +144,7 @@ def _order(tick: Tick) -> tuple:
 
 
 @pytest.fixture
-def load(cluster: NativeStack) -> Iterator[callable]:
+def load(cluster: NativeStack, tmp_path: Path) -> Iterator[callable]:
     """Starts the load on a topic of the test's own (replication 3 by the brokers' default)."""
     started: list[Load] = []
 
@@ -152,14 +156,16 @@ def load(cluster: NativeStack) -> Iterator[callable]:
         wait_until(lambda: in_sync(cluster, topic), 120, f"{topic} in sync on every broker")
         start_ms = 1_760_000_000_000
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, LOG_LEVEL="INFO")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "producer", "--symbols", ",".join(SYMBOLS),
-             "--ticks-topic", topic, "--dead-letter-topic", f"{topic}_dl", "--sim-seed", "7",
-             "--sim-rate", str(RATE), "--sim-start", str(start_ms),
-             "--stop-timeout", f"{STOP_TIMEOUT_S}s"],
-            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        running = Load(topic, start_ms, proc)
+        log = tmp_path / f"producer-{topic}.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "producer", "--symbols", ",".join(SYMBOLS),
+                 "--ticks-topic", topic, "--dead-letter-topic", f"{topic}_dl", "--sim-seed", "7",
+                 "--sim-rate", str(RATE), "--sim-start", str(start_ms),
+                 "--stop-timeout", f"{STOP_TIMEOUT_S}s"],
+                cwd=ROOT, env=env, stderr=out, text=True,
+            )  # fmt: skip
+        running = Load(topic, start_ms, proc, log)
         started.append(running)
         wait_until(
             lambda: end_offsets(bootstrap, topic) >= 2 * RATE, 120, "ticks flowing", every_s=0.5

@@ -97,7 +97,7 @@ def _stored(session, keyspace: str, symbols, day: date) -> dict[str, set]:
     return found
 
 
-def test_a_cassandra_node_down_for_a_minute_gets_every_row_back_by_hints(cluster, load):
+def test_a_cassandra_node_down_for_a_minute_gets_every_row_back_by_hints(cluster, load, tmp_path):
     settings = cluster.settings
     bootstrap = settings.bootstrap_servers
     running = load()
@@ -117,9 +117,11 @@ def test_a_cassandra_node_down_for_a_minute_gets_every_row_back_by_hints(cluster
         CASSANDRA_CONSISTENCY="local_quorum",
         LOG_LEVEL="INFO",
     )
-    storage = subprocess.Popen(
-        [sys.executable, "-m", "storage"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
-    )
+    log = tmp_path / "storage.log"  # a file: a pipe read only at the end could fill and block
+    with log.open("w") as out:
+        storage = subprocess.Popen(
+            [sys.executable, "-m", "storage"], cwd=ROOT, env=env, stderr=out, text=True
+        )
     try:
         wait_until(lambda: _committed(bootstrap, group, running.topic) > 0, 180, "rows stored")
         cluster.kill(f"cassandra-{VICTIM}")
@@ -152,8 +154,8 @@ def test_a_cassandra_node_down_for_a_minute_gets_every_row_back_by_hints(cluster
         )
     finally:
         storage.send_signal(signal.SIGTERM)
-        _, stderr = storage.communicate(timeout=120)
-    assert storage.returncode == 0, stderr[-3000:]
+        storage.wait(timeout=120)
+    assert storage.returncode == 0, log.read_text()[-3000:]
 
     expected = defaultdict(set)
     for tick in running.expected(published):
